@@ -1,0 +1,281 @@
+//! The protobuf form. Decoded by a small hand-written reader of the wire format that borrows
+//! every string straight from the payload: no copy, no allocation (but for attributes). prost's
+//! generated type is the encoder, and the reference the reader is tested against.
+
+use std::borrow::Cow;
+
+use motstream_proto::v1 as pb;
+use prost::Message;
+
+use crate::error::EventError;
+use crate::event::{InteractionEvent, Outcome, RawEvent};
+
+/// Field numbers of `motstream.v1.InteractionEvent`.
+mod field {
+    pub const EVENT_ID: u32 = 1;
+    pub const MOT_ID: u32 = 2;
+    pub const EXPERIENCE_ID: u32 = 3;
+    pub const JOURNEY_ID: u32 = 4;
+    pub const EVENT_TIME_MS: u32 = 5;
+    pub const OUTCOME: u32 = 6;
+    pub const FAILURE_REASON: u32 = 7;
+    pub const CHANNEL: u32 = 8;
+    pub const DURATION_MS: u32 = 9;
+    pub const PRODUCER_ID: u32 = 10;
+    pub const ATTRIBUTES: u32 = 11;
+}
+
+const VARINT: u32 = 0;
+const FIXED64: u32 = 1;
+const LEN: u32 = 2;
+const START_GROUP: u32 = 3;
+const END_GROUP: u32 = 4;
+const FIXED32: u32 = 5;
+/// Nesting limit for skipped groups, as prost's recursion limit, so hostile input cannot
+/// exhaust the stack.
+const MAX_DEPTH: u32 = 100;
+
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+/// What can go wrong reading the wire format: small and `Copy`, so that the reader's results
+/// stay in registers; turned into an [`EventError`] once, on the way out.
+#[derive(Debug, Clone, Copy)]
+enum Wire {
+    Truncated,
+    Overflow,
+    PastEnd(u64),
+    FieldZero,
+    WireType { number: u32, wire: u32 },
+    Unclosed(u32),
+    MismatchedGroup,
+    TooDeep,
+    Utf8(&'static str),
+    Outcome(i32),
+}
+
+impl From<Wire> for EventError {
+    #[cold]
+    fn from(w: Wire) -> Self {
+        let bad = |s: String| EventError::NotProtobuf(s);
+        match w {
+            Wire::Truncated => bad("truncated field".into()),
+            Wire::Overflow => bad("varint overflows 64 bits".into()),
+            Wire::PastEnd(len) => bad(format!("length {len} runs past the end of the message")),
+            Wire::FieldZero => bad("field number 0".into()),
+            Wire::WireType { number, wire } => {
+                bad(format!("field {number} has unexpected wire type {wire}"))
+            }
+            Wire::Unclosed(n) => bad(format!("group {n} is not closed")),
+            Wire::MismatchedGroup => bad("mismatched end of group".into()),
+            Wire::TooDeep => bad("groups nested too deep".into()),
+            Wire::Utf8(field) => EventError::InvalidUtf8 {
+                field: field.to_owned(),
+            },
+            Wire::Outcome(v) => EventError::UnknownOutcome(v.to_string()),
+        }
+    }
+}
+
+impl<'a> Reader<'a> {
+    #[inline]
+    fn varint(&mut self) -> Result<u64, Wire> {
+        // Most varints here (tags, lengths) are one byte.
+        if let Some(&b) = self.buf.get(self.pos) {
+            if b < 0x80 {
+                self.pos += 1;
+                return Ok(u64::from(b));
+            }
+        }
+        self.varint_slow()
+    }
+
+    fn varint_slow(&mut self) -> Result<u64, Wire> {
+        let mut v: u64 = 0;
+        for i in 0..10 {
+            let b = *self.buf.get(self.pos).ok_or(Wire::Truncated)?;
+            self.pos += 1;
+            v |= u64::from(b & 0x7f) << (7 * i);
+            if b < 0x80 {
+                // The tenth byte may only carry the top bit of a 64-bit value.
+                if i == 9 && b > 1 {
+                    return Err(Wire::Overflow);
+                }
+                return Ok(v);
+            }
+        }
+        Err(Wire::Overflow)
+    }
+
+    #[inline]
+    fn bytes(&mut self) -> Result<&'a [u8], Wire> {
+        let len = self.varint()?;
+        let rest = self.buf.len() - self.pos;
+        match usize::try_from(len) {
+            Ok(n) if n <= rest => {
+                let b = &self.buf[self.pos..self.pos + n];
+                self.pos += n;
+                Ok(b)
+            }
+            _ => Err(Wire::PastEnd(len)),
+        }
+    }
+
+    fn skip(&mut self, wire: u32, number: u32, depth: u32) -> Result<(), Wire> {
+        let n = match wire {
+            VARINT => return self.varint().map(drop),
+            LEN => return self.bytes().map(drop),
+            FIXED64 => 8,
+            FIXED32 => 4,
+            // Deprecated groups: skip to the matching end.
+            START_GROUP if depth < MAX_DEPTH => loop {
+                match self.tag()? {
+                    None => return Err(Wire::Unclosed(number)),
+                    Some((n, END_GROUP)) if n == number => return Ok(()),
+                    Some((_, END_GROUP)) => return Err(Wire::MismatchedGroup),
+                    Some((n, w)) => self.skip(w, n, depth + 1)?,
+                }
+            },
+            START_GROUP => return Err(Wire::TooDeep),
+            _ => return Err(Wire::WireType { number, wire }),
+        };
+        if self.buf.len() - self.pos < n {
+            return Err(Wire::Truncated);
+        }
+        self.pos += n;
+        Ok(())
+    }
+
+    /// The next field's (number, wire type), or `None` at the end.
+    #[inline]
+    fn tag(&mut self) -> Result<Option<(u32, u32)>, Wire> {
+        if self.pos >= self.buf.len() {
+            return Ok(None);
+        }
+        let tag = self.varint()?;
+        match u32::try_from(tag >> 3) {
+            Ok(0) | Err(_) => Err(Wire::FieldZero),
+            Ok(number) => Ok(Some((number, (tag & 7) as u32))),
+        }
+    }
+
+    /// A length-delimited UTF-8 field; empty reads as absent.
+    #[inline]
+    fn text(
+        &mut self,
+        number: u32,
+        wire: u32,
+        field: &'static str,
+    ) -> Result<Option<Cow<'a, str>>, Wire> {
+        expect_wire(number, wire, LEN)?;
+        let s = std::str::from_utf8(self.bytes()?).map_err(|_| Wire::Utf8(field))?;
+        Ok((!s.is_empty()).then_some(Cow::Borrowed(s)))
+    }
+}
+
+#[inline]
+fn expect_wire(number: u32, wire: u32, want: u32) -> Result<(), Wire> {
+    if wire == want {
+        Ok(())
+    } else {
+        Err(Wire::WireType { number, wire })
+    }
+}
+
+fn attribute<'a>(entry: &'a [u8]) -> Result<(Cow<'a, str>, Cow<'a, str>), Wire> {
+    let mut r = Reader { buf: entry, pos: 0 };
+    let (mut k, mut v) = (None, None);
+    while let Some((number, wire)) = r.tag()? {
+        match number {
+            1 => k = r.text(number, wire, "event.attributes.key")?,
+            2 => v = r.text(number, wire, "event.attributes.value")?,
+            _ => r.skip(wire, number, 0)?,
+        }
+    }
+    Ok((k.unwrap_or_default(), v.unwrap_or_default()))
+}
+
+/// Reads the wire format into `out`. Later occurrences of a field win, as protobuf specifies;
+/// unknown fields are skipped; a map entry with a repeated key replaces the earlier one.
+pub(crate) fn decode<'a>(payload: &'a [u8], out: &mut RawEvent<'a>) -> Result<(), EventError> {
+    read(payload, out).map_err(EventError::from)
+}
+
+fn read<'a>(payload: &'a [u8], out: &mut RawEvent<'a>) -> Result<(), Wire> {
+    use field::*;
+    let mut r = Reader {
+        buf: payload,
+        pos: 0,
+    };
+    let mut outcome: i32 = 0;
+    while let Some((number, wire)) = r.tag()? {
+        match number {
+            EVENT_ID => out.event_id = r.text(number, wire, "event.event_id")?,
+            MOT_ID => out.mot_id = r.text(number, wire, "event.mot_id")?,
+            EXPERIENCE_ID => out.experience_id = r.text(number, wire, "event.experience_id")?,
+            JOURNEY_ID => out.journey_id = r.text(number, wire, "event.journey_id")?,
+            FAILURE_REASON => out.failure_reason = r.text(number, wire, "event.failure_reason")?,
+            CHANNEL => out.channel = r.text(number, wire, "event.channel")?,
+            PRODUCER_ID => out.producer_id = r.text(number, wire, "event.producer_id")?,
+            EVENT_TIME_MS | DURATION_MS | OUTCOME => {
+                expect_wire(number, wire, VARINT)?;
+                // int64 and enum values are two's complement in a varint.
+                let v = r.varint()? as i64;
+                match number {
+                    EVENT_TIME_MS => out.event_time_ms = Some(v),
+                    DURATION_MS => out.duration_ms = Some(v),
+                    // An enum is an int32: the varint's low 32 bits, as prost reads it.
+                    _ => outcome = v as i32,
+                }
+            }
+            ATTRIBUTES => {
+                expect_wire(number, wire, LEN)?;
+                let (k, v) = attribute(r.bytes()?)?;
+                match out.attributes.iter_mut().find(|(ek, _)| *ek == k) {
+                    Some(e) => e.1 = v,
+                    None => out.attributes.push((k, v)),
+                }
+            }
+            _ => r.skip(wire, number, 0)?,
+        }
+    }
+    out.outcome = match outcome {
+        0 => None,
+        1 => Some(Outcome::Success),
+        2 => Some(Outcome::Failure),
+        other => return Err(Wire::Outcome(other)),
+    };
+    Ok(())
+}
+
+/// The generated message for an event.
+pub fn to_proto(e: &InteractionEvent<'_>) -> pb::InteractionEvent {
+    let s = |c: &Option<Cow<'_, str>>| c.as_deref().unwrap_or_default().to_owned();
+    pb::InteractionEvent {
+        event_id: s(&e.event_id),
+        mot_id: e.mot_id.to_string(),
+        experience_id: s(&e.experience_id),
+        journey_id: s(&e.journey_id),
+        event_time_ms: e.event_time_ms,
+        outcome: match e.outcome {
+            Outcome::Success => pb::Outcome::Success,
+            Outcome::Failure => pb::Outcome::Failure,
+        } as i32,
+        failure_reason: s(&e.failure_reason),
+        channel: s(&e.channel),
+        duration_ms: e.duration_ms.map(i64::from),
+        producer_id: s(&e.producer_id),
+        attributes: e
+            .attributes
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    }
+}
+
+/// Encodes an event as protobuf.
+pub fn encode_proto(e: &InteractionEvent<'_>) -> Vec<u8> {
+    to_proto(e).encode_to_vec()
+}

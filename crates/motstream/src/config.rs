@@ -1,0 +1,347 @@
+//! Service configuration, from flags, `MOTSTREAM_*` environment variables and a TOML config
+//! file, in that precedence, over the defaults defined here and nowhere else.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args};
+use serde::Deserialize;
+
+use crate::cli::ConfigCmd;
+
+fn duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s)
+        .map_err(|e| format!("{s:?} is not a duration such as 90s or 5m: {e}"))
+}
+
+fn property(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("{s:?} is not KEY=VALUE"))
+}
+
+/// Settings shared by every command that runs the pipeline. Each flag has an environment
+/// variable; anything unset falls back to the config file, then to the default.
+#[derive(Debug, Clone, Args)]
+pub struct ServiceArgs {
+    /// TOML config file; its keys are these flags' long names with `_` for `-`.
+    #[arg(long, env = "MOTSTREAM_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Kafka bootstrap servers. Unset: the embedded in-process broker.
+    #[arg(long, env = "MOTSTREAM_BROKERS")]
+    pub brokers: Option<String>,
+    /// Consumer group id [default: motstream].
+    #[arg(long, env = "MOTSTREAM_GROUP_ID")]
+    pub group_id: Option<String>,
+    /// Topics to consume, comma-separated [default: mot.interactions].
+    #[arg(long, env = "MOTSTREAM_TOPICS", value_delimiter = ',')]
+    pub topics: Option<Vec<String>>,
+    /// Dead-letter topic for rejected events [default: mot.interactions.dlq].
+    #[arg(long, env = "MOTSTREAM_DLQ_TOPIC")]
+    pub dlq_topic: Option<String>,
+    /// Catalog file. Unset: the airline example built into the binary.
+    #[arg(long, env = "MOTSTREAM_CATALOG")]
+    pub catalog: Option<PathBuf>,
+    /// How much history the windows keep [default: 3d].
+    #[arg(long, env = "MOTSTREAM_RETENTION", value_parser = duration)]
+    pub retention: Option<Duration>,
+    /// How late an event may arrive and still land in its own bucket [default: 5m].
+    #[arg(long, env = "MOTSTREAM_LATENESS", value_parser = duration)]
+    pub lateness: Option<Duration>,
+    /// How far ahead of this clock an event's time may be [default: 5m].
+    #[arg(long, env = "MOTSTREAM_MAX_FUTURE_SKEW", value_parser = duration)]
+    pub max_future_skew: Option<Duration>,
+    /// gRPC query service address [default: 127.0.0.1:50051].
+    #[arg(long, env = "MOTSTREAM_GRPC_LISTEN")]
+    pub grpc_listen: Option<SocketAddr>,
+    /// Prometheus /metrics and health address [default: 127.0.0.1:9464].
+    #[arg(long, env = "MOTSTREAM_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Extra librdkafka property (repeatable), e.g. `security.protocol=SASL_SSL`; overrides the
+    /// config file's `[kafka]` table key by key.
+    #[arg(long = "kafka-property", env = "MOTSTREAM_KAFKA_PROPERTIES", value_delimiter = ',', value_parser = property)]
+    pub kafka_properties: Vec<(String, String)>,
+}
+
+/// The config file, as written. Unknown keys are errors, reported with their line.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    brokers: Option<String>,
+    group_id: Option<String>,
+    topics: Option<Vec<String>>,
+    dlq_topic: Option<String>,
+    catalog: Option<PathBuf>,
+    retention: Option<String>,
+    lateness: Option<String>,
+    max_future_skew: Option<String>,
+    grpc_listen: Option<SocketAddr>,
+    metrics_listen: Option<SocketAddr>,
+    #[serde(default)]
+    kafka: BTreeMap<String, String>,
+}
+
+/// Where a setting's value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Flag,
+    Env,
+    File,
+    Default,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Flag => "flag",
+            Self::Env => "env",
+            Self::File => "file",
+            Self::Default => "default",
+        })
+    }
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// `None`: run the embedded broker.
+    pub brokers: Option<String>,
+    pub group_id: String,
+    pub topics: Vec<String>,
+    pub dlq_topic: String,
+    /// `None`: the built-in airline catalog.
+    pub catalog: Option<PathBuf>,
+    pub retention: Duration,
+    pub lateness: Duration,
+    pub max_future_skew: Duration,
+    pub grpc_listen: SocketAddr,
+    pub metrics_listen: SocketAddr,
+    /// librdkafka properties passed through verbatim.
+    pub kafka: BTreeMap<String, String>,
+    /// Each setting's source, by key, for `config show` and start-up logs.
+    pub sources: BTreeMap<&'static str, Source>,
+}
+
+struct Resolver<'m> {
+    matches: &'m ArgMatches,
+    sources: BTreeMap<&'static str, Source>,
+}
+
+impl Resolver<'_> {
+    fn pick<T>(&mut self, key: &'static str, arg: Option<T>, file: Option<T>, default: T) -> T {
+        let (v, s) = match (arg, file) {
+            (Some(v), _) => match self.matches.value_source(key) {
+                Some(ValueSource::EnvVariable) => (v, Source::Env),
+                _ => (v, Source::Flag),
+            },
+            (None, Some(v)) => (v, Source::File),
+            (None, None) => (default, Source::Default),
+        };
+        self.sources.insert(key, s);
+        v
+    }
+}
+
+fn file_duration(path: &Path, key: &str, v: Option<String>) -> anyhow::Result<Option<Duration>> {
+    v.map(|s| duration(&s).map_err(|e| anyhow::anyhow!("{}: {key}: {e}", path.display())))
+        .transpose()
+}
+
+impl ServiceConfig {
+    /// Resolves the effective configuration. `matches` are the subcommand's own, so that each
+    /// value's source (flag or environment) is known.
+    pub fn resolve(args: &ServiceArgs, matches: &ArgMatches) -> anyhow::Result<Self> {
+        let (file, path) = match &args.config {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("reading config file {}", p.display()))?;
+                // toml's message carries the line, column and key of the problem.
+                let f: FileConfig =
+                    toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+                (f, p.clone())
+            }
+            None => (FileConfig::default(), PathBuf::new()),
+        };
+        let retention = file_duration(&path, "retention", file.retention)?;
+        let lateness = file_duration(&path, "lateness", file.lateness)?;
+        let skew = file_duration(&path, "max_future_skew", file.max_future_skew)?;
+        let mut r = Resolver {
+            matches,
+            sources: BTreeMap::new(),
+        };
+        let brokers = r.pick(
+            "brokers",
+            args.brokers.clone().map(Some),
+            file.brokers.map(Some),
+            None,
+        );
+        let catalog = r.pick(
+            "catalog",
+            args.catalog.clone().map(Some),
+            file.catalog.map(Some),
+            None,
+        );
+        let mut kafka = file.kafka;
+        let kafka_source = if args.kafka_properties.is_empty() {
+            if kafka.is_empty() {
+                Source::Default
+            } else {
+                Source::File
+            }
+        } else if matches.value_source("kafka_properties") == Some(ValueSource::EnvVariable) {
+            Source::Env
+        } else {
+            Source::Flag
+        };
+        kafka.extend(args.kafka_properties.iter().cloned());
+        let mut cfg = Self {
+            brokers,
+            group_id: r.pick(
+                "group_id",
+                args.group_id.clone(),
+                file.group_id,
+                "motstream".into(),
+            ),
+            topics: r.pick(
+                "topics",
+                args.topics.clone(),
+                file.topics,
+                vec!["mot.interactions".into()],
+            ),
+            dlq_topic: r.pick(
+                "dlq_topic",
+                args.dlq_topic.clone(),
+                file.dlq_topic,
+                "mot.interactions.dlq".into(),
+            ),
+            catalog,
+            retention: r.pick(
+                "retention",
+                args.retention,
+                retention,
+                Duration::from_secs(3 * 86_400),
+            ),
+            lateness: r.pick(
+                "lateness",
+                args.lateness,
+                lateness,
+                Duration::from_secs(300),
+            ),
+            max_future_skew: r.pick(
+                "max_future_skew",
+                args.max_future_skew,
+                skew,
+                Duration::from_secs(300),
+            ),
+            grpc_listen: r.pick(
+                "grpc_listen",
+                args.grpc_listen,
+                file.grpc_listen,
+                ([127, 0, 0, 1], 50051).into(),
+            ),
+            metrics_listen: r.pick(
+                "metrics_listen",
+                args.metrics_listen,
+                file.metrics_listen,
+                ([127, 0, 0, 1], 9464).into(),
+            ),
+            kafka,
+            sources: BTreeMap::new(),
+        };
+        r.sources.insert("kafka_properties", kafka_source);
+        cfg.sources = r.sources;
+        if cfg.topics.iter().any(|t| t.trim().is_empty()) || cfg.topics.is_empty() {
+            anyhow::bail!("topics: must name at least one topic, none empty");
+        }
+        if cfg.topics.contains(&cfg.dlq_topic) {
+            anyhow::bail!(
+                "dlq_topic: {:?} is also a consumed topic; rejected events would loop",
+                cfg.dlq_topic
+            );
+        }
+        Ok(cfg)
+    }
+
+    /// `key = value  # source` lines, TOML-shaped, secrets in `kafka` properties masked.
+    pub fn render(&self) -> String {
+        let src = |k: &str| self.sources.get(k).copied().unwrap_or(Source::Default);
+        let mut out = String::new();
+        let mut line = |k: &'static str, v: String| {
+            out.push_str(&format!("{k} = {v}  # {}\n", src(k)).replace(",  # ", ", from "))
+        };
+        line(
+            "brokers",
+            self.brokers.as_ref().map_or_else(
+                || "\"\"  # unset: the embedded broker,".into(),
+                |b| format!("{b:?}"),
+            ),
+        );
+        line("group_id", format!("{:?}", self.group_id));
+        line("topics", format!("{:?}", self.topics));
+        line("dlq_topic", format!("{:?}", self.dlq_topic));
+        line(
+            "catalog",
+            self.catalog.as_ref().map_or_else(
+                || "\"\"  # unset: the built-in airline example,".into(),
+                |c| format!("{:?}", c.display().to_string()),
+            ),
+        );
+        line(
+            "retention",
+            format!(
+                "{:?}",
+                humantime::format_duration(self.retention).to_string()
+            ),
+        );
+        line(
+            "lateness",
+            format!(
+                "{:?}",
+                humantime::format_duration(self.lateness).to_string()
+            ),
+        );
+        line(
+            "max_future_skew",
+            format!(
+                "{:?}",
+                humantime::format_duration(self.max_future_skew).to_string()
+            ),
+        );
+        line("grpc_listen", format!("{:?}", self.grpc_listen.to_string()));
+        line(
+            "metrics_listen",
+            format!("{:?}", self.metrics_listen.to_string()),
+        );
+        out.push_str(&format!("[kafka]  # {}\n", src("kafka_properties")));
+        for (k, v) in &self.kafka {
+            let secret = ["password", "secret", "key"].iter().any(|s| k.contains(s));
+            out.push_str(&format!(
+                "{k:?} = {:?}\n",
+                if secret { "***" } else { v.as_str() }
+            ));
+        }
+        out
+    }
+}
+
+/// `motstream config show`.
+pub fn show(cmd: &ConfigCmd, matches: &ArgMatches) -> anyhow::Result<ExitCode> {
+    let ConfigCmd::Show(args) = cmd;
+    let leaf = matches
+        .subcommand_matches("config")
+        .and_then(|m| m.subcommand_matches("show"))
+        .context("argument matches for `config show`")?;
+    let cfg = ServiceConfig::resolve(args, leaf)?;
+    #[allow(clippy::print_stdout)]
+    {
+        print!("{}", cfg.render());
+    }
+    Ok(ExitCode::SUCCESS)
+}
