@@ -12,6 +12,10 @@ use motstream_tests::{Consumed, consume, create_topic, now_ms, producer, unique}
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::FutureRecord;
 
+/// A message to produce: payload, `content-type` header, and what decoding it must give (the
+/// event id, or the reason code of the rejection).
+type Sent<'a> = (Vec<u8>, Option<&'a str>, Result<String, &'a str>);
+
 fn event(i: usize, now: i64) -> InteractionEvent<'static> {
     let mots = [
         "online-check-in",
@@ -23,19 +27,27 @@ fn event(i: usize, now: i64) -> InteractionEvent<'static> {
     InteractionEvent {
         event_id: Some(Cow::Owned(format!("ev-{i}"))),
         mot_id: Cow::Borrowed(mots[i % mots.len()]),
-        experience_id: (i % 3 == 0).then_some(Cow::Borrowed("airline-departure")),
+        experience_id: i
+            .is_multiple_of(3)
+            .then_some(Cow::Borrowed("airline-departure")),
         journey_id: Some(Cow::Owned(format!("j-{}", i / 5))),
         event_time_ms: now - (i as i64) * 37,
-        outcome: if i % 7 == 0 {
+        outcome: if i.is_multiple_of(7) {
             Outcome::Failure
         } else {
             Outcome::Success
         },
-        failure_reason: (i % 7 == 0).then_some(Cow::Borrowed("kiosk-offline")),
-        channel: Some(Cow::Borrowed(if i % 2 == 0 { "kiosk" } else { "desk" })),
+        failure_reason: i
+            .is_multiple_of(7)
+            .then_some(Cow::Borrowed("kiosk-offline")),
+        channel: Some(Cow::Borrowed(if i.is_multiple_of(2) {
+            "kiosk"
+        } else {
+            "desk"
+        })),
         duration_ms: Some((i as u32 * 1_013) % 300_000),
         producer_id: Some(Cow::Borrowed("kafka-codec-test")),
-        attributes: if i % 4 == 0 {
+        attributes: if i.is_multiple_of(4) {
             vec![
                 (Cow::Borrowed("airport"), Cow::Borrowed("AMS")),
                 (Cow::Owned(format!("k{i}")), Cow::Borrowed("é✈")),
@@ -54,7 +66,7 @@ async fn json_and_protobuf_events_round_trip_through_real_kafka_and_malformed_on
     let now = now_ms();
 
     // (payload, content-type header, what decoding must give: Ok(event id) or Err(reason))
-    let mut sent: Vec<(Vec<u8>, Option<&str>, Result<String, &str>)> = Vec::new();
+    let mut sent: Vec<Sent<'_>> = Vec::new();
     let mut originals = HashMap::new();
     for i in 0..300 {
         let e = event(i, now);

@@ -156,10 +156,10 @@ impl Checker<'_> {
                 }
                 let long = self.duration(&with(&at, &[K("long")]), &r.long);
                 let short = self.duration(&with(&at, &[K("short")]), &r.short);
-                if let (Some(l), Some(s)) = (long, short) {
-                    if s >= l {
-                        self.report(&with(&at, &[K("short")]), "must be shorter than long");
-                    }
+                if let (Some(l), Some(s)) = (long, short)
+                    && s >= l
+                {
+                    self.report(&with(&at, &[K("short")]), "must be shorter than long");
                 }
                 if let (Some(severity), Some(long), Some(short)) = (severity, long, short) {
                     p.burn_rates.push(BurnRule {
@@ -388,13 +388,13 @@ pub(super) fn load(text: &str, origin: &str) -> Result<Catalog, CatalogError> {
                     max_duration: c.duration(&with(&mp, &[K("smoto"), K("max_duration")]), s),
                 },
             };
-            if let Some(r) = &rm.runbook {
-                if !(r.starts_with("https://") || r.starts_with("http://")) {
-                    c.report(
-                        &with(&mp, &[K("runbook")]),
-                        format!("{r:?} is not an http(s) URL"),
-                    );
-                }
+            if let Some(r) = &rm.runbook
+                && !(r.starts_with("https://") || r.starts_with("http://"))
+            {
+                c.report(
+                    &with(&mp, &[K("runbook")]),
+                    format!("{r:?} is not an http(s) URL"),
+                );
             }
             let alert_policy = match &rm.alert_policy {
                 Some(p) => c.policy(&with(&mp, &[K("alert_policy")]), &default_policy, p),

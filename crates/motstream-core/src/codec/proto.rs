@@ -48,7 +48,7 @@ enum Wire {
     Overflow,
     PastEnd(u64),
     FieldZero,
-    WireType { number: u32, wire: u32 },
+    BadWireType { number: u32, wire: u32 },
     Unclosed(u32),
     MismatchedGroup,
     TooDeep,
@@ -65,7 +65,7 @@ impl From<Wire> for EventError {
             Wire::Overflow => bad("varint overflows 64 bits".into()),
             Wire::PastEnd(len) => bad(format!("length {len} runs past the end of the message")),
             Wire::FieldZero => bad("field number 0".into()),
-            Wire::WireType { number, wire } => {
+            Wire::BadWireType { number, wire } => {
                 bad(format!("field {number} has unexpected wire type {wire}"))
             }
             Wire::Unclosed(n) => bad(format!("group {n} is not closed")),
@@ -83,11 +83,11 @@ impl<'a> Reader<'a> {
     #[inline]
     fn varint(&mut self) -> Result<u64, Wire> {
         // Most varints here (tags, lengths) are one byte.
-        if let Some(&b) = self.buf.get(self.pos) {
-            if b < 0x80 {
-                self.pos += 1;
-                return Ok(u64::from(b));
-            }
+        if let Some(&b) = self.buf.get(self.pos)
+            && b < 0x80
+        {
+            self.pos += 1;
+            return Ok(u64::from(b));
         }
         self.varint_slow()
     }
@@ -139,7 +139,7 @@ impl<'a> Reader<'a> {
                 }
             },
             START_GROUP => return Err(Wire::TooDeep),
-            _ => return Err(Wire::WireType { number, wire }),
+            _ => return Err(Wire::BadWireType { number, wire }),
         };
         if self.buf.len() - self.pos < n {
             return Err(Wire::Truncated);
@@ -180,7 +180,7 @@ fn expect_wire(number: u32, wire: u32, want: u32) -> Result<(), Wire> {
     if wire == want {
         Ok(())
     } else {
-        Err(Wire::WireType { number, wire })
+        Err(Wire::BadWireType { number, wire })
     }
 }
 
