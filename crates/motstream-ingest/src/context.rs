@@ -1,0 +1,282 @@
+//! The consumer's context: rebalance handling (rebuild on assign, commit and drop on revoke),
+//! commit acknowledgements, broker errors and statistics. librdkafka calls all of these from
+//! inside `poll`, on the ingest thread.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::statistics::Statistics;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaRespErr;
+use tracing::{error, info, warn};
+
+use crate::dlq::Dlq;
+use crate::health::{Health, PartitionReport};
+use crate::metrics::LAG;
+use crate::partition::PartState;
+use crate::sink::{PartitionKey, Sink};
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+pub(crate) type Parts = HashMap<PartitionKey, PartState>;
+
+pub(crate) struct IngestContext {
+    pub topics: Vec<String>,
+    /// Every assigned partition. A std `Mutex` taken by the ingest thread once per batch and by
+    /// the rebalance callbacks, which librdkafka runs on the same thread inside `poll`; so it is
+    /// never contended, and never held across a `poll`.
+    pub parts: Mutex<Parts>,
+    pub sink: Arc<dyn Sink>,
+    pub health: Arc<Health>,
+    pub dlq: Dlq,
+    /// How far back (ms) a newly assigned partition is replayed: retention plus lateness.
+    pub lookback_ms: i64,
+    pub request_timeout: Duration,
+    /// De-duplication window (ms of event time) and capacity per partition, when on.
+    pub dedup: Option<(i64, usize)>,
+}
+
+impl IngestContext {
+    pub(crate) fn parts(&self) -> MutexGuard<'_, Parts> {
+        self.parts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn key(&self, topic: &str, partition: i32) -> Option<PartitionKey> {
+        let t = self.topics.iter().position(|t| t == topic)?;
+        Some(PartitionKey {
+            topic: u16::try_from(t).ok()?,
+            partition,
+        })
+    }
+
+    pub(crate) fn topic(&self, key: PartitionKey) -> &str {
+        self.topics
+            .get(usize::from(key.topic))
+            .map_or("?", String::as_str)
+    }
+
+    fn new_state(&self, start: i64, until: i64, committed: i64) -> PartState {
+        let mut st = PartState::new(start, until, committed);
+        st.dedup = self.dedup.map(|(w, cap)| crate::dedup::Dedup::new(w, cap));
+        st
+    }
+
+    pub(crate) fn report(&self, key: PartitionKey, st: &PartState) {
+        self.health.set_partition(
+            key,
+            PartitionReport {
+                topic: self.topic(key).to_owned(),
+                partition: key.partition,
+                state: st.state_name(),
+                next_offset: st.next_apply,
+                rebuild_from: st.rebuild_from,
+                rebuild_until: st.replay_until,
+                committed: st.committed,
+            },
+        );
+    }
+
+    /// Asks the broker, a few times, before giving up on a request made during a rebalance.
+    fn retry<T>(&self, what: &str, mut f: impl FnMut() -> KafkaResult<T>) -> Option<T> {
+        for attempt in 1..=3 {
+            match f() {
+                Ok(v) => return Some(v),
+                Err(e) => {
+                    warn!(attempt, error = %e, "{what} failed during rebalance");
+                    std::thread::sleep(Duration::from_millis(500 * attempt));
+                }
+            }
+        }
+        None
+    }
+
+    fn on_assign(&self, c: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) {
+        let wanted: Vec<(String, i32)> = tpl
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_owned(), e.partition()))
+            .collect();
+        let committed = self.retry("reading committed offsets", || {
+            c.committed_offsets(tpl.clone(), self.request_timeout)
+        });
+        let mut times = TopicPartitionList::new();
+        let since = now_ms().saturating_sub(self.lookback_ms);
+        for (t, p) in &wanted {
+            // An error here only means the list is malformed, which it is not.
+            let _ = times.add_partition_offset(t, *p, Offset::Offset(since));
+        }
+        let starts = self.retry("looking up offsets by time", || {
+            c.offsets_for_times(times.clone(), self.request_timeout)
+        });
+        let offset_in = |list: &Option<TopicPartitionList>, t: &str, p: i32| match list
+            .as_ref()
+            .and_then(|l| l.find_partition(t, p))
+            .map(|e| e.offset())
+        {
+            Some(Offset::Offset(n)) => Some(n),
+            _ => None,
+        };
+        let mut parts = self.parts();
+        for (t, p) in wanted {
+            let Some(key) = self.key(&t, p) else { continue };
+            if committed.is_none() || starts.is_none() {
+                // The broker did not answer: consume from the committed offset without a
+                // rebuild, and say so; the windows miss history until it ages out.
+                error!(topic = %t, partition = p, "could not rebuild: the broker did not answer; consuming from the committed offset with partial history");
+                self.health
+                    .broker_error(format!("{t}/{p} assigned without rebuild"));
+                let st = self.new_state(-1, -1, -1);
+                self.sink.assigned(key);
+                self.sink.live(key);
+                self.report(key, &st);
+                parts.insert(key, st);
+                continue;
+            }
+            let done = offset_in(&committed, &t, p);
+            let from = offset_in(&starts, &t, p);
+            let (start, until) = match (done, from) {
+                (Some(c), Some(r)) if r < c => (r, c),
+                (Some(c), _) => (c, c),
+                (None, Some(r)) => (r, r),
+                (None, None) => {
+                    // Nothing newer than the lookback: start at the end, live.
+                    let hi = c
+                        .fetch_watermarks(&t, p, self.request_timeout)
+                        .map_or(0, |(_, hi)| hi);
+                    (hi, hi)
+                }
+            };
+            if let Err(e) = tpl.set_partition_offset(&t, p, Offset::Offset(start)) {
+                error!(topic = %t, partition = p, error = %e, "cannot set the start offset");
+            }
+            let st = self.new_state(start, until, done.unwrap_or(-1));
+            self.sink.assigned(key);
+            if st.live {
+                self.sink.live(key);
+                info!(topic = %t, partition = p, offset = start, "partition assigned, live");
+            } else {
+                info!(topic = %t, partition = p, from = start, until, events = until - start, "partition assigned, rebuilding its windows");
+            }
+            self.report(key, &st);
+            parts.insert(key, st);
+        }
+    }
+
+    fn on_revoke(&self, c: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
+        let lost = c.assignment_lost();
+        // Let pending dead-letter writes land so that the final commit covers them.
+        if !lost && let Err(e) = self.dlq.flush(Duration::from_secs(5)) {
+            warn!(error = %e, "dead-letter writes still pending at revocation");
+        }
+        let acks = self.dlq.drain();
+        let mut parts = self.parts();
+        crate::consumer::settle_acks(&mut parts, acks);
+        let mut commit = TopicPartitionList::new();
+        for e in tpl.elements() {
+            let Some(key) = self.key(e.topic(), e.partition()) else {
+                continue;
+            };
+            let Some(st) = parts.remove(&key) else {
+                continue;
+            };
+            let cp = st.commit_point();
+            if !lost && st.live && cp > st.committed {
+                let _ = commit.add_partition_offset(e.topic(), e.partition(), Offset::Offset(cp));
+            }
+            self.sink.revoked(key);
+            self.health.remove_partition(key);
+            info!(
+                topic = e.topic(),
+                partition = e.partition(),
+                committed = cp,
+                lost,
+                "partition revoked, state dropped"
+            );
+        }
+        drop(parts);
+        if commit.count() > 0
+            && let Err(e) = c.commit(&commit, CommitMode::Sync)
+        {
+            warn!(error = %e, "final commit at revocation failed; the next owner re-sends those dead letters");
+        }
+    }
+}
+
+impl ClientContext for IngestContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        warn!(error = %error, reason, "Kafka client error");
+        self.health.broker_error(format!("{error}: {reason}"));
+    }
+
+    fn stats(&self, stats: Statistics) {
+        for (topic, t) in &stats.topics {
+            for (p, part) in &t.partitions {
+                // -1 is librdkafka's "unknown", and partition -1 its internal UA partition.
+                if *p >= 0 && part.consumer_lag >= 0 {
+                    metrics::gauge!(LAG, "topic" => topic.clone(), "partition" => p.to_string())
+                        .set(part.consumer_lag as f64);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for IngestContext {
+    fn rebalance(&self, c: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
+        let cooperative = matches!(c.rebalance_protocol(), RebalanceProtocol::Cooperative);
+        let result = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                self.on_assign(c, tpl);
+                if cooperative {
+                    c.incremental_assign(tpl)
+                } else {
+                    c.assign(tpl)
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                self.on_revoke(c, tpl);
+                if cooperative {
+                    c.incremental_unassign(tpl)
+                } else {
+                    c.unassign()
+                }
+            }
+            other => {
+                error!(error = ?other, "rebalance error");
+                // librdkafka requires the assignment to be cleared after a rebalance error.
+                c.unassign()
+            }
+        };
+        if let Err(e) = result {
+            error!(error = %e, "applying the new assignment failed");
+        }
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
+        match result {
+            Ok(()) => {
+                let mut parts = self.parts();
+                for e in offsets.elements() {
+                    if let (Some(key), Offset::Offset(o)) =
+                        (self.key(e.topic(), e.partition()), e.offset())
+                        && let Some(st) = parts.get_mut(&key)
+                    {
+                        st.committed = st.committed.max(o);
+                    }
+                }
+            }
+            // Retried on the next tick: the commit point is recomputed from the state.
+            Err(e) => warn!(error = %e, "offset commit failed"),
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! Kafka ingest: consumes interaction events as a consumer group, decodes, validates and
+//! classifies them, hands each to a [`Sink`] (the aggregator), sends rejects to a dead-letter
+//! topic, and commits offsets only after what they cover is applied and every reject among
+//! them is acknowledged by the dead-letter topic.
+//!
+//! State is rebuilt from the log, never trusted from commits: on assignment a partition is
+//! replayed from `offsets_for_times(now - lookback)` up to its committed offset before it goes
+//! live, so a crash, restart or rebalance neither loses nor double-counts an interaction.
+//! Applying is idempotent by offset, so seeking back (to retry a failed dead-letter write)
+//! re-applies nothing.
+//!
+//! Everything here runs on one dedicated OS thread (rdkafka's `BaseConsumer` and its
+//! rebalance callbacks); nothing awaits.
+
+mod consumer;
+mod context;
+mod dedup;
+mod dlq;
+mod health;
+mod metrics;
+mod partition;
+mod sink;
+
+pub use consumer::{IngestConfig, IngestError, run};
+pub use health::{Health, HealthReport, PartitionReport};
+pub use sink::{PartitionKey, Sink};
+
+/// Headers added to every dead-letter message, beside the original ones.
+pub mod dlq_headers {
+    /// The human reason, naming the field (`event.mot_id: missing`).
+    pub const REASON: &str = "motstream-reason";
+    /// The stable reason code (`missing_field`).
+    pub const REASON_CODE: &str = "motstream-reason-code";
+    pub const SOURCE_TOPIC: &str = "motstream-source-topic";
+    pub const SOURCE_PARTITION: &str = "motstream-source-partition";
+    pub const SOURCE_OFFSET: &str = "motstream-source-offset";
+}

@@ -1,0 +1,156 @@
+//! Finds the line of a node in block-style YAML from its path, so that checks made after parsing
+//! point at a line like parse errors do.
+//!
+//! The same indentation-reading algorithm as `motstream-core`'s catalog locator (private to
+//! that crate): exact for block-style YAML, which is how scenarios are written; for flow style
+//! (`{a: 1}`) or an absent key it answers with the line of the deepest ancestor found.
+
+/// One step of a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Seg<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+struct Line<'a> {
+    no: usize,
+    /// Column of the first non-blank character.
+    indent: usize,
+    /// Column of the key on this line (after any `- ` prefixes), and the key itself.
+    key_col: usize,
+    key: Option<&'a str>,
+    /// Columns of the `- ` sequence markers on this line.
+    dashes: Vec<usize>,
+}
+
+fn lines(src: &str) -> Vec<Line<'_>> {
+    let mut out = Vec::new();
+    for (i, text) in src.lines().enumerate() {
+        let trimmed = text.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with("---") {
+            continue;
+        }
+        let indent = text.len() - trimmed.len();
+        let mut col = indent;
+        let mut rest = trimmed;
+        let mut dashes = Vec::new();
+        while let Some(r) = rest
+            .strip_prefix("- ")
+            .or_else(|| (rest == "-").then_some(""))
+        {
+            dashes.push(col);
+            let r2 = r.trim_start();
+            col += 2 + (r.len() - r2.len());
+            rest = r2;
+        }
+        let key = rest
+            .split_once(':')
+            .map(|(k, _)| k.trim().trim_matches(|c| c == '"' || c == '\''))
+            .filter(|k| !k.is_empty() && !k.contains(' ') && !k.starts_with('{'));
+        out.push(Line {
+            no: i + 1,
+            indent,
+            key_col: col,
+            key,
+            dashes,
+        });
+    }
+    out
+}
+
+/// The 1-based line of `path` in `src`, or of its deepest ancestor found; `None` when not even
+/// the first step is found.
+pub(super) fn locate(src: &str, path: &[Seg<'_>]) -> Option<usize> {
+    let all = lines(src);
+    // The node's children live in all[lo..hi].
+    let (mut lo, mut hi) = (0, all.len());
+    let mut found = None;
+    for seg in path {
+        let region = all.get(lo..hi)?;
+        let Some(first) = region.first() else { break };
+        match *seg {
+            Seg::Key(k) => {
+                let col = first.key_col;
+                let Some(pos) = region
+                    .iter()
+                    .position(|l| l.key_col == col && l.key == Some(k))
+                else {
+                    break;
+                };
+                let at = lo + pos;
+                found = Some(all[at].no);
+                let end = all[at + 1..hi]
+                    .iter()
+                    .position(|l| l.indent <= col && l.key_col <= col)
+                    .map_or(hi, |p| at + 1 + p);
+                (lo, hi) = (at + 1, end);
+            }
+            Seg::Index(n) => {
+                let Some(dash_col) = first.dashes.first().copied() else {
+                    break;
+                };
+                let items: Vec<usize> = region
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, l)| l.dashes.first() == Some(&dash_col))
+                    .map(|(i, _)| lo + i)
+                    .collect();
+                let Some(&at) = items.get(n) else { break };
+                found = Some(all[at].no);
+                let end = items.get(n + 1).copied().unwrap_or(hi);
+                // The item's first key is on the dash line itself.
+                (lo, hi) = (at, end);
+            }
+        }
+    }
+    found
+}
+
+/// Reads a serde path such as `incidents[2].mot` or `mots.bag-drop` back into segments.
+pub(super) fn parse_path(p: &str) -> Option<Vec<Seg<'_>>> {
+    let mut out = Vec::new();
+    for part in p.split('.') {
+        let (key, rest) = part.split_once('[').unwrap_or((part, ""));
+        if !key.is_empty() {
+            out.push(Seg::Key(key));
+        }
+        for idx in rest.split('[').filter(|s| !s.is_empty()) {
+            out.push(Seg::Index(idx.trim_end_matches(']').parse().ok()?));
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Seg::{Index as I, Key as K};
+    use super::*;
+
+    const SRC: &str = "\
+mots:
+  bag-drop:
+    visit: 1
+incidents:
+  # the first
+  - mot: bag-drop
+    from: 2m
+  - mot: security
+    reason: x
+";
+
+    #[test]
+    fn finds_keys_and_items() {
+        assert_eq!(
+            locate(SRC, &[K("mots"), K("bag-drop"), K("visit")]),
+            Some(3)
+        );
+        assert_eq!(locate(SRC, &[K("incidents"), I(0), K("from")]), Some(7));
+        assert_eq!(locate(SRC, &[K("incidents"), I(1), K("reason")]), Some(9));
+        assert_eq!(locate(SRC, &[K("incidents"), I(1), K("until")]), Some(8));
+        assert_eq!(locate(SRC, &[K("nope")]), None);
+        assert_eq!(
+            parse_path("incidents[1].mot"),
+            Some(vec![K("incidents"), I(1), K("mot")])
+        );
+    }
+}
