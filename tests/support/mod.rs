@@ -1,6 +1,9 @@
 //! Helpers for integration tests against the real Kafka broker that `scripts/kafka up` starts.
 //! `scripts/test` exports its address as `MOTSTREAM_TEST_BROKERS`.
 
+pub mod service;
+pub mod workload;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -129,4 +132,25 @@ pub fn consume(topic: &str, count: usize, timeout: Duration) -> Vec<Consumed> {
         });
     }
     out
+}
+
+/// How many messages `topic` holds: the sum of its partitions' high watermarks (the tests
+/// never delete, so low watermarks are 0).
+pub fn message_count(topic: &str) -> i64 {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .create()
+        .expect("consumer");
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    md.topics()
+        .iter()
+        .flat_map(|t| t.partitions())
+        .map(|p| {
+            consumer
+                .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
+                .map_or(0, |(_, hi)| hi)
+        })
+        .sum()
 }

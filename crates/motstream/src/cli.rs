@@ -6,11 +6,21 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::ServiceArgs;
+use crate::embedded::DemoArgs;
+use crate::loadgen::LoadgenArgs;
 use crate::logging::LogFormat;
 
 /// motstream: every customer interaction as live operational truth.
+///
+/// With no subcommand it runs the embedded default: an in-process Kafka-protocol broker,
+/// simulated journeys, and the whole pipeline with its servers on localhost.
 #[derive(Debug, Parser)]
-#[command(name = "motstream", version, about)]
+#[command(
+    name = "motstream",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     /// Log format.
     #[arg(
@@ -20,15 +30,28 @@ pub struct Cli {
         default_value = "text"
     )]
     pub log_format: LogFormat,
+    /// The service settings of the embedded default.
+    #[command(flatten)]
+    pub service: ServiceArgs,
+    /// The simulator settings of the embedded default.
+    #[command(flatten)]
+    pub demo: DemoArgs,
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
+/// The subcommands. Parsed once per process, so the size difference between variants is
+/// irrelevant.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Work with catalog files.
     #[command(subcommand)]
     Catalog(CatalogCmd),
+    /// Run the service: consume from Kafka, keep the windows, serve status and health.
+    Run(ServiceArgs),
+    /// Produce simulated journeys into a Kafka topic at a steady rate.
+    Loadgen(LoadgenArgs),
     /// Show the effective service configuration.
     #[command(subcommand)]
     Config(ConfigCmd),

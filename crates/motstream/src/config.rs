@@ -20,7 +20,8 @@ fn duration(s: &str) -> Result<Duration, String> {
         .map_err(|e| format!("{s:?} is not a duration such as 90s or 5m: {e}"))
 }
 
-fn property(s: &str) -> Result<(String, String), String> {
+/// Parses `KEY=VALUE`.
+pub fn property(s: &str) -> Result<(String, String), String> {
     s.split_once('=')
         .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
         .filter(|(k, _)| !k.is_empty())
@@ -64,6 +65,10 @@ pub struct ServiceArgs {
     /// Prometheus /metrics and health address [default: 127.0.0.1:9464].
     #[arg(long, env = "MOTSTREAM_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
+    /// Drop events whose id was seen in the same partition within this much event time (for
+    /// emitters without idempotent producers); unset: off.
+    #[arg(long, env = "MOTSTREAM_DEDUP_WINDOW", value_parser = duration)]
+    pub dedup_window: Option<Duration>,
     /// Extra librdkafka property (repeatable), e.g. `security.protocol=SASL_SSL`; overrides the
     /// config file's `[kafka]` table key by key.
     #[arg(long = "kafka-property", env = "MOTSTREAM_KAFKA_PROPERTIES", value_delimiter = ',', value_parser = property)]
@@ -84,6 +89,7 @@ struct FileConfig {
     max_future_skew: Option<String>,
     grpc_listen: Option<SocketAddr>,
     metrics_listen: Option<SocketAddr>,
+    dedup_window: Option<String>,
     #[serde(default)]
     kafka: BTreeMap<String, String>,
 }
@@ -123,6 +129,8 @@ pub struct ServiceConfig {
     pub max_future_skew: Duration,
     pub grpc_listen: SocketAddr,
     pub metrics_listen: SocketAddr,
+    /// De-duplication window by event id; `None`: off.
+    pub dedup_window: Option<Duration>,
     /// librdkafka properties passed through verbatim.
     pub kafka: BTreeMap<String, String>,
     /// Each setting's source, by key, for `config show` and start-up logs.
@@ -155,6 +163,33 @@ fn file_duration(path: &Path, key: &str, v: Option<String>) -> anyhow::Result<Op
 }
 
 impl ServiceConfig {
+    /// Every default, in one place.
+    pub fn defaults() -> Self {
+        Self {
+            brokers: None,
+            group_id: "motstream".into(),
+            topics: vec!["mot.interactions".into()],
+            dlq_topic: "mot.interactions.dlq".into(),
+            catalog: None,
+            retention: Duration::from_secs(3 * 86_400),
+            lateness: Duration::from_secs(300),
+            max_future_skew: Duration::from_secs(300),
+            grpc_listen: ([127, 0, 0, 1], 50051).into(),
+            metrics_listen: ([127, 0, 0, 1], 9464).into(),
+            dedup_window: None,
+            kafka: BTreeMap::new(),
+            sources: BTreeMap::new(),
+        }
+    }
+
+    /// The defaults with `brokers` set: for benchmarks and tests that start parts in-process.
+    pub fn for_brokers(brokers: &str) -> Self {
+        Self {
+            brokers: Some(brokers.to_owned()),
+            ..Self::defaults()
+        }
+    }
+
     /// Resolves the effective configuration. `matches` are the subcommand's own, so that each
     /// value's source (flag or environment) is known.
     pub fn resolve(args: &ServiceArgs, matches: &ArgMatches) -> anyhow::Result<Self> {
@@ -172,6 +207,7 @@ impl ServiceConfig {
         let retention = file_duration(&path, "retention", file.retention)?;
         let lateness = file_duration(&path, "lateness", file.lateness)?;
         let skew = file_duration(&path, "max_future_skew", file.max_future_skew)?;
+        let dedup = file_duration(&path, "dedup_window", file.dedup_window)?;
         let mut r = Resolver {
             matches,
             sources: BTreeMap::new(),
@@ -201,56 +237,43 @@ impl ServiceConfig {
             Source::Flag
         };
         kafka.extend(args.kafka_properties.iter().cloned());
+        let d = Self::defaults();
         let mut cfg = Self {
             brokers,
-            group_id: r.pick(
-                "group_id",
-                args.group_id.clone(),
-                file.group_id,
-                "motstream".into(),
-            ),
-            topics: r.pick(
-                "topics",
-                args.topics.clone(),
-                file.topics,
-                vec!["mot.interactions".into()],
-            ),
+            group_id: r.pick("group_id", args.group_id.clone(), file.group_id, d.group_id),
+            topics: r.pick("topics", args.topics.clone(), file.topics, d.topics),
             dlq_topic: r.pick(
                 "dlq_topic",
                 args.dlq_topic.clone(),
                 file.dlq_topic,
-                "mot.interactions.dlq".into(),
+                d.dlq_topic,
             ),
             catalog,
-            retention: r.pick(
-                "retention",
-                args.retention,
-                retention,
-                Duration::from_secs(3 * 86_400),
-            ),
-            lateness: r.pick(
-                "lateness",
-                args.lateness,
-                lateness,
-                Duration::from_secs(300),
-            ),
+            retention: r.pick("retention", args.retention, retention, d.retention),
+            lateness: r.pick("lateness", args.lateness, lateness, d.lateness),
             max_future_skew: r.pick(
                 "max_future_skew",
                 args.max_future_skew,
                 skew,
-                Duration::from_secs(300),
+                d.max_future_skew,
             ),
             grpc_listen: r.pick(
                 "grpc_listen",
                 args.grpc_listen,
                 file.grpc_listen,
-                ([127, 0, 0, 1], 50051).into(),
+                d.grpc_listen,
             ),
             metrics_listen: r.pick(
                 "metrics_listen",
                 args.metrics_listen,
                 file.metrics_listen,
-                ([127, 0, 0, 1], 9464).into(),
+                d.metrics_listen,
+            ),
+            dedup_window: r.pick(
+                "dedup_window",
+                args.dedup_window.map(Some),
+                dedup.map(Some),
+                d.dedup_window,
             ),
             kafka,
             sources: BTreeMap::new(),
@@ -318,6 +341,13 @@ impl ServiceConfig {
         line(
             "metrics_listen",
             format!("{:?}", self.metrics_listen.to_string()),
+        );
+        line(
+            "dedup_window",
+            self.dedup_window.map_or_else(
+                || "\"\"  # unset: off,".into(),
+                |d| format!("{:?}", humantime::format_duration(d).to_string()),
+            ),
         );
         out.push_str(&format!("[kafka]  # {}\n", src("kafka_properties")));
         for (k, v) in &self.kafka {

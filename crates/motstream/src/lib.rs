@@ -4,4 +4,17 @@
 pub mod catalog_cmd;
 pub mod cli;
 pub mod config;
+pub mod embedded;
+pub mod http;
+pub mod loadgen;
 pub mod logging;
+pub mod produce;
+pub mod run;
+pub mod state;
+
+/// Wall-clock milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

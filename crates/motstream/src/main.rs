@@ -6,6 +6,24 @@ use clap::{CommandFactory, FromArgMatches};
 
 use motstream::cli::{Cli, Command};
 
+fn run(
+    args: &motstream::config::ServiceArgs,
+    matches: &clap::ArgMatches,
+) -> anyhow::Result<ExitCode> {
+    let leaf = matches
+        .subcommand_matches("run")
+        .ok_or_else(|| anyhow::anyhow!("argument matches for `run`"))?;
+    let cfg = motstream::config::ServiceConfig::resolve(args, leaf)?;
+    motstream::run::run(&cfg)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn embedded(cli: &Cli, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
+    let cfg = motstream::config::ServiceConfig::resolve(&cli.service, matches)?;
+    motstream::embedded::run(cfg, &cli.demo)?;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
@@ -14,14 +32,21 @@ fn main() -> ExitCode {
     };
     motstream::logging::init(cli.log_format);
     let result = match &cli.command {
-        Command::Catalog(c) => motstream::catalog_cmd::run(c),
-        Command::Config(c) => motstream::config::show(c, &matches),
+        None => embedded(&cli, &matches),
+        Some(Command::Catalog(c)) => motstream::catalog_cmd::run(c),
+        Some(Command::Config(c)) => motstream::config::show(c, &matches),
+        Some(Command::Run(args)) => run(args, &matches),
+        Some(Command::Loadgen(args)) => motstream::loadgen::run(args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,
         Err(e) => {
             // `{:#}` prints the whole context chain on one line: "loading config: file:3: ...".
-            eprintln!("error: {e:#}");
+            // The one place the binary writes to stderr directly: logging may not be set up.
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("error: {e:#}");
+            }
             ExitCode::FAILURE
         }
     }

@@ -1,0 +1,370 @@
+//! End-to-end benchmark: a producer at a fixed offered rate into the real broker, motstream's
+//! ingest and aggregator consuming, stepping the rate up until freshness p99 passes 1 s or
+//! consumption falls behind. Prints a table and writes it as JSON.
+//!
+//! cargo bench -p motstream-benches --bench e2e -- --brokers 127.0.0.1:PORT \
+//!     [--rates 50000,100000,200000,300000,400000] [--step-secs 20] [--partitions 4] \
+//!     [--format proto|json] [--json target/e2e.json]
+//!
+//! Freshness is the time from an event's production (its event time is set when it is sent)
+//! to its being applied to the aggregator. CPU is the whole benchmark process (producer,
+//! consumer and aggregator; not the broker), per million events consumed.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use hdrhistogram::Histogram;
+use motstream::config::ServiceConfig;
+use motstream::state::AggregatorState;
+use motstream_core::codec::{CONTENT_TYPE_HEADER, encode};
+use motstream_core::{Classification, Encoding, InteractionEvent, Limits, Outcome};
+use motstream_ingest::{Health, IngestConfig, PartitionKey, Sink};
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use serde::Serialize;
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The aggregator, plus a freshness histogram and an applied-events counter.
+struct Measured {
+    inner: Arc<AggregatorState>,
+    freshness_ms: Mutex<Histogram<u64>>,
+    applied: AtomicU64,
+}
+
+impl Sink for Measured {
+    fn assigned(&self, p: PartitionKey) {
+        self.inner.assigned(p);
+    }
+    fn live(&self, p: PartitionKey) {
+        self.inner.live(p);
+    }
+    fn revoked(&self, p: PartitionKey) {
+        self.inner.revoked(p);
+    }
+    fn apply(&self, p: PartitionKey, e: &InteractionEvent<'_>, c: Classification, now: i64) {
+        self.inner.apply(p, e, c, now);
+        let lag = (now_ms() - e.event_time_ms).max(0) as u64;
+        // Called from the one ingest thread: the lock is never contended.
+        if let Ok(mut h) = self.freshness_ms.lock() {
+            let _ = h.record(lag);
+        }
+        // Relaxed: a statistic read by the reporting thread; no other memory depends on it.
+        self.applied.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Step {
+    offered_per_sec: u64,
+    produced_per_sec: f64,
+    consumed_per_sec: f64,
+    freshness_p50_ms: u64,
+    freshness_p99_ms: u64,
+    freshness_max_ms: u64,
+    cpu_secs_per_million: f64,
+    peak_rss_mib: f64,
+    events: u64,
+}
+
+/// utime + stime of this process, in seconds, from /proc.
+fn cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // Fields 14 and 15 (1-based) of /proc/pid/stat; `after` starts at field 3. Linux reports
+    // them in clock ticks of 1/100 s.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn arg(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+}
+
+fn create_topic(brokers: &str, name: &str, partitions: i32) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .create()
+            .expect("admin client");
+        let t = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+        for r in admin
+            .create_topics([&t], &AdminOptions::new())
+            .await
+            .expect("create topics")
+        {
+            r.expect("topic created");
+        }
+    });
+}
+
+fn run_step(
+    brokers: &str,
+    rate: u64,
+    secs: u64,
+    partitions: i32,
+    encoding: Encoding,
+    catalog: &Arc<motstream_core::Catalog>,
+) -> Step {
+    let tag = format!("e2e-{}-{rate}", now_ms());
+    let (topic, dlq) = (format!("{tag}-events"), format!("{tag}-dlq"));
+    create_topic(brokers, &topic, partitions);
+    create_topic(brokers, &dlq, 1);
+    let cfg = ServiceConfig::for_brokers(brokers);
+    let sink = Arc::new(Measured {
+        inner: Arc::new(
+            AggregatorState::new(Arc::clone(catalog), &cfg)
+                .expect("aggregator for the airline catalog"),
+        ),
+        freshness_ms: Mutex::new(
+            Histogram::new_with_bounds(1, 600_000, 3).expect("histogram bounds"),
+        ),
+        applied: AtomicU64::new(0),
+    });
+    let health = Arc::new(Health::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let ingest = {
+        let ic = IngestConfig {
+            brokers: brokers.to_owned(),
+            group_id: format!("{tag}-group"),
+            topics: vec![topic.clone()],
+            dlq_topic: dlq,
+            kafka: Default::default(),
+            lookback: Duration::from_secs(3600),
+            limits: Limits::default(),
+            batch_max: 5_000,
+            dedup_window: None,
+            dedup_capacity: 0,
+        };
+        let (catalog, sink, health, stop) = (
+            Arc::clone(catalog),
+            Arc::clone(&sink) as Arc<dyn Sink>,
+            Arc::clone(&health),
+            Arc::clone(&stop),
+        );
+        std::thread::spawn(move || motstream_ingest::run(&ic, catalog, sink, health, stop))
+    };
+    let ready_by = Instant::now() + Duration::from_secs(30);
+    while !health.report().ready && Instant::now() < ready_by {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("linger.ms", "5")
+        .set("batch.num.messages", "10000")
+        .set("queue.buffering.max.messages", "1000000")
+        .set("compression.type", "lz4")
+        .create()
+        .expect("producer");
+    let mots: Vec<String> = catalog.mots.iter().map(|m| m.id.clone()).collect();
+    let keys: Vec<String> = (0..10_000).map(|i| format!("j-{i}")).collect();
+    let ct = encoding.content_type();
+    let start = Instant::now();
+    let cpu0 = cpu_secs();
+    let mut sent: u64 = 0;
+    let mut warm_at: Option<(Instant, u64, f64)> = None;
+    while start.elapsed() < Duration::from_secs(secs) {
+        let due = (start.elapsed().as_secs_f64() * rate as f64) as u64;
+        while sent < due {
+            let i = sent as usize;
+            let event = InteractionEvent {
+                event_id: None,
+                mot_id: Cow::Borrowed(&mots[i % mots.len()]),
+                experience_id: None,
+                journey_id: Some(Cow::Borrowed(&keys[i % keys.len()])),
+                event_time_ms: now_ms(),
+                outcome: if i % 13 == 0 {
+                    Outcome::Failure
+                } else {
+                    Outcome::Success
+                },
+                failure_reason: (i % 13 == 0).then_some(Cow::Borrowed("printer-jam")),
+                channel: Some(Cow::Borrowed("kiosk")),
+                duration_ms: Some((i % 90_000) as u32),
+                producer_id: Some(Cow::Borrowed("e2e-bench")),
+                attributes: Vec::new(),
+            };
+            let payload = encode(&event, encoding);
+            let mut rec = BaseRecord::<str, [u8]>::to(&topic)
+                .key(keys[i % keys.len()].as_str())
+                .payload(&payload)
+                .headers(OwnedHeaders::new().insert(Header {
+                    key: CONTENT_TYPE_HEADER,
+                    value: Some(ct),
+                }));
+            loop {
+                match producer.send(rec) {
+                    Ok(()) => break,
+                    Err((_, r)) => {
+                        rec = r;
+                        std::thread::sleep(Duration::from_micros(200));
+                    }
+                }
+            }
+            sent += 1;
+        }
+        // Measure after a few seconds of warm-up: the first seconds include group joining.
+        if warm_at.is_none() && start.elapsed() >= Duration::from_secs(secs.min(20) / 4) {
+            if let Ok(mut h) = sink.freshness_ms.lock() {
+                h.reset();
+            }
+            warm_at = Some((
+                Instant::now(),
+                sink.applied.load(Ordering::Relaxed),
+                cpu_secs(),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let produced_secs = start.elapsed().as_secs_f64();
+    let (t_warm, applied_warm, cpu_warm) = warm_at.unwrap_or((start, 0, cpu0));
+    let end = Instant::now();
+    let applied_end = sink.applied.load(Ordering::Relaxed);
+    let cpu_end = cpu_secs();
+    let consumed_per_sec =
+        (applied_end - applied_warm) as f64 / end.duration_since(t_warm).as_secs_f64();
+    let cpu_per_million = if applied_end > applied_warm {
+        (cpu_end - cpu_warm) / ((applied_end - applied_warm) as f64 / 1e6)
+    } else {
+        f64::NAN
+    };
+    let _ = producer.flush(Duration::from_secs(30));
+    // Let the consumer drain, bounded, so the next step starts clean.
+    let drain_by = Instant::now() + Duration::from_secs(20);
+    while sink.applied.load(Ordering::Relaxed) < sent && Instant::now() < drain_by {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (p50, p99, max) = sink
+        .freshness_ms
+        .lock()
+        .map(|h| (h.value_at_quantile(0.5), h.value_at_quantile(0.99), h.max()))
+        .unwrap_or_default();
+    stop.store(true, Ordering::Release);
+    let _ = ingest.join();
+    Step {
+        offered_per_sec: rate,
+        produced_per_sec: sent as f64 / produced_secs,
+        consumed_per_sec,
+        freshness_p50_ms: p50,
+        freshness_p99_ms: p99,
+        freshness_max_ms: max,
+        cpu_secs_per_million: cpu_per_million,
+        peak_rss_mib: peak_rss_mib(),
+        events: sent,
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let Some(brokers) =
+        arg(&args, "--brokers").or_else(|| std::env::var("MOTSTREAM_TEST_BROKERS").ok())
+    else {
+        eprintln!(
+            "e2e: no broker. Start one with `scripts/kafka up` and pass --brokers ADDR (or set MOTSTREAM_TEST_BROKERS)."
+        );
+        return;
+    };
+    let rates: Vec<u64> = arg(&args, "--rates")
+        .unwrap_or_else(|| "50000,100000,200000,300000,400000".into())
+        .split(',')
+        .filter_map(|r| r.trim().parse().ok())
+        .collect();
+    let secs: u64 = arg(&args, "--step-secs")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    let partitions: i32 = arg(&args, "--partitions")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(4);
+    let encoding = match arg(&args, "--format").as_deref() {
+        Some("json") => Encoding::Json,
+        _ => Encoding::Protobuf,
+    };
+    let json_out = arg(&args, "--json").unwrap_or_else(|| "target/e2e.json".into());
+    let catalog = Arc::new(motstream_benches::airline_catalog());
+    let machine = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!(
+        "motstream e2e: broker {brokers}, {partitions} partitions, {encoding:?}, {secs} s per step, {cores} cores ({machine})"
+    );
+    println!(
+        "{:>10} {:>11} {:>11} {:>9} {:>9} {:>9} {:>12} {:>9}",
+        "offered/s",
+        "produced/s",
+        "consumed/s",
+        "fresh p50",
+        "fresh p99",
+        "max",
+        "CPU s/Mev",
+        "peak RSS"
+    );
+    let mut steps = Vec::new();
+    for rate in rates {
+        let s = run_step(&brokers, rate, secs, partitions, encoding, &catalog);
+        println!(
+            "{:>10} {:>11.0} {:>11.0} {:>7}ms {:>7}ms {:>7}ms {:>12.2} {:>6.0}MiB",
+            s.offered_per_sec,
+            s.produced_per_sec,
+            s.consumed_per_sec,
+            s.freshness_p50_ms,
+            s.freshness_p99_ms,
+            s.freshness_max_ms,
+            s.cpu_secs_per_million,
+            s.peak_rss_mib
+        );
+        let behind = s.consumed_per_sec < 0.95 * s.produced_per_sec
+            || s.produced_per_sec < 0.95 * s.offered_per_sec as f64;
+        let stale = s.freshness_p99_ms > 1_000;
+        steps.push(s);
+        if behind || stale {
+            println!(
+                "stopping: {}",
+                if stale {
+                    "freshness p99 above 1 s"
+                } else {
+                    "consumption (or production) fell behind the offered rate"
+                }
+            );
+            break;
+        }
+    }
+    let report = serde_json::json!({ "broker": brokers, "partitions": partitions, "format": format!("{encoding:?}"), "step_secs": secs, "cores": cores, "cpu": machine, "steps": steps });
+    match std::fs::write(&json_out, format!("{report:#}\n")) {
+        Ok(()) => println!("wrote {json_out}"),
+        Err(e) => eprintln!("writing {json_out}: {e}"),
+    }
+}

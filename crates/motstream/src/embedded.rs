@@ -1,0 +1,123 @@
+//! The no-argument default: an in-process Kafka-protocol broker (librdkafka's mock cluster),
+//! the journey simulator producing into it, and the whole service consuming from it, so that
+//! one command shows motstream working end to end.
+//!
+//! The mock broker keeps about 5 MiB per partition (a librdkafka constant) and drops older
+//! messages beyond that. The live pipeline keeps up, so nothing it needs is dropped; with the
+//! default 8 partitions and 100 events/s (~110 bytes each) a partition fills in about an hour,
+//! after which a restart could no longer rebuild the oldest history. It is a demo and a
+//! playground, not a store.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use anyhow::Context;
+use clap::Args;
+use motstream_core::Encoding;
+use motstream_sim::{Scenario, SimConfig, Simulator};
+use rdkafka::mocking::MockCluster;
+use tracing::info;
+
+use crate::config::ServiceConfig;
+use crate::produce::{self, Limit};
+use crate::run::{Service, load_catalog, signal};
+
+/// Settings of the embedded default, beside the service's own.
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Simulated interactions per second.
+    #[arg(long, env = "MOTSTREAM_DEMO_RATE", default_value_t = 100.0)]
+    pub rate: f64,
+    /// Scenario file scripting incidents; default: the airline demo for the airline catalog.
+    #[arg(long, env = "MOTSTREAM_DEMO_SCENARIO")]
+    pub scenario: Option<PathBuf>,
+    /// Simulator seed: the same seed gives the same journeys.
+    #[arg(long, env = "MOTSTREAM_DEMO_SEED", default_value_t = 1)]
+    pub seed: u64,
+    /// Partitions of the embedded topic.
+    #[arg(long, env = "MOTSTREAM_DEMO_PARTITIONS", default_value_t = 8)]
+    pub partitions: i32,
+}
+
+/// Loads a scenario file against the catalog, or the catalog's default scenario.
+pub fn load_scenario(
+    path: Option<&PathBuf>,
+    catalog: &motstream_core::Catalog,
+) -> anyhow::Result<Scenario> {
+    match path {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("reading scenario {}", p.display()))?;
+            Scenario::from_yaml(&text, &p.display().to_string(), catalog)
+                .map_err(|e| anyhow::anyhow!("{e}"))
+        }
+        None => Ok(Scenario::default_for(catalog)),
+    }
+}
+
+/// Runs the embedded default until SIGINT or SIGTERM.
+pub fn run(mut cfg: ServiceConfig, demo: &DemoArgs) -> anyhow::Result<()> {
+    if cfg.brokers.is_some() {
+        anyhow::bail!(
+            "brokers: the no-argument default runs its own broker. To consume from your Kafka use \
+             `motstream run --brokers ...`; to feed it, `motstream loadgen --brokers ...`"
+        );
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async {
+        // The mock cluster must outlive everything that talks to it; it stays on this thread.
+        let cluster = MockCluster::new(1).context("starting the embedded Kafka broker")?;
+        let bootstrap = cluster.bootstrap_servers();
+        for t in &cfg.topics {
+            cluster.create_topic(t, demo.partitions, 1).with_context(|| format!("creating topic {t}"))?;
+        }
+        cluster.create_topic(&cfg.dlq_topic, 1, 1).context("creating the dead-letter topic")?;
+        cfg.brokers = Some(bootstrap.clone());
+        let service = Service::start(&cfg).await?;
+
+        let catalog = Arc::new(load_catalog(&cfg)?);
+        let scenario = load_scenario(demo.scenario.as_ref(), &catalog)?;
+        let sim_cfg = SimConfig { seed: demo.seed, events_per_sec: demo.rate, ..SimConfig::default() };
+        let mut sim = Simulator::new(Arc::clone(&catalog), scenario, sim_cfg, crate::now_ms()).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let producer = produce::producer(&bootstrap, &Default::default()).context("creating the simulator's producer")?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let sim_thread = {
+            let (stop, topic) = (Arc::clone(&stop), cfg.topics[0].clone());
+            std::thread::Builder::new().name("simulator".into()).spawn(move || {
+                let sent = AtomicU64::new(0);
+                produce::run(&mut sim, &producer, &topic, Encoding::Protobuf, Limit { until: None, count: None }, &stop, &sent);
+                let _ = produce::flush(&producer, std::time::Duration::from_secs(5));
+            })?
+        };
+        let http = service.http_addr;
+        let topic = &cfg.topics[0];
+        info!(broker = %bootstrap, %http, rate = demo.rate, "embedded default running");
+        #[allow(clippy::print_stdout)]
+        {
+            println!(
+                "\nmotstream is running on an embedded Kafka broker with simulated journeys ({} interactions/s).\n\
+                 \n  broker     {bootstrap}   (topic {topic}, dead letters {dlq})\
+                 \n  status     http://{http}/status?window=5m\
+                 \n  health     http://{http}/healthz   readiness http://{http}/readyz\
+                 \n\nTry:\
+                 \n  curl -s 'http://{http}/status?window=1m'\
+                 \n  echo '{{\"mot_id\":\"bag-drop\",\"event_time_ms\":'$(date +%s%3N)',\"outcome\":\"failure\",\"failure_reason\":\"kiosk-offline\"}}' | kcat -P -b {bootstrap} -t {topic} -H content-type=application/json\
+                 \n\nCtrl-C stops everything.\n",
+                demo.rate,
+                dlq = cfg.dlq_topic,
+            );
+        }
+        signal().await;
+        // Release pairs with the simulator loop's Acquire load.
+        stop.store(true, Ordering::Release);
+        let _ = tokio::task::spawn_blocking(move || sim_thread.join()).await;
+        service.stop().await?;
+        drop(cluster);
+        info!("embedded default stopped");
+        Ok(())
+    })
+}

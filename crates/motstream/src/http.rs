@@ -1,0 +1,114 @@
+//! The HTTP side: liveness, readiness and a JSON status view, on 127.0.0.1 by default.
+//!
+//! `/healthz` answers 200 while ingest runs; `/readyz` answers 200 only when every assigned
+//! partition is live (not rebuilding or paused) and the broker is reachable, else 503 with
+//! the reasons; `/status?window=5m` is the aggregator's status of every MOT and experience.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use motstream_ingest::Health;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+/// What the status endpoint shows: the aggregator's views, as JSON.
+pub trait StatusSource: Send + Sync + 'static {
+    /// Every MOT's and experience's status over the last `window` ending at `now_ms`.
+    /// `Err` names the problem with the window (for a 400 response).
+    fn status(&self, window: Duration, now_ms: i64) -> Result<Value, String>;
+}
+
+#[derive(Clone)]
+struct AppState {
+    health: Arc<Health>,
+    status: Arc<dyn StatusSource>,
+}
+
+#[derive(Deserialize)]
+struct StatusQuery {
+    window: Option<String>,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+async fn healthz(State(s): State<AppState>) -> Response {
+    let r = s.health.report();
+    let code = if r.live {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(r)).into_response()
+}
+
+async fn readyz(State(s): State<AppState>) -> Response {
+    let r = s.health.report();
+    let code = if r.ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(r)).into_response()
+}
+
+async fn status(State(s): State<AppState>, Query(q): Query<StatusQuery>) -> Response {
+    let text = q.window.unwrap_or_else(|| "5m".to_owned());
+    let window = match humantime::parse_duration(&text) {
+        Ok(w) if !w.is_zero() => w,
+        _ => {
+            let body =
+                json!({ "error": format!("window: {text:?} is not a duration such as 5m or 1h") });
+            return (StatusCode::BAD_REQUEST, Json(body)).into_response();
+        }
+    };
+    match s.status.status(window, now_ms()) {
+        Ok(mut v) => {
+            v["health"] = serde_json::to_value(s.health.report()).unwrap_or(Value::Null);
+            Json(v).into_response()
+        }
+        Err(e) => (StatusCode::BAD_REQUEST, Json(json!({ "error": e }))).into_response(),
+    }
+}
+
+/// Binds `addr` and serves until `shutdown` resolves. Returns the bound address (useful with
+/// port 0) and the server task.
+pub async fn serve(
+    addr: SocketAddr,
+    health: Arc<Health>,
+    status_source: Arc<dyn StatusSource>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let app = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/status", get(status))
+        .with_state(AppState {
+            health,
+            status: status_source,
+        });
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("binding the HTTP server to {addr}: {e}"))?;
+    let bound = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::error!(error = %e, "HTTP server failed");
+        }
+    });
+    Ok((bound, task))
+}

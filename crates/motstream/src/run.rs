@@ -1,0 +1,166 @@
+//! `motstream run`: the service. Loads the catalog, builds the aggregator, starts ingest on
+//! its own thread and the HTTP server, and stops all of it cleanly on SIGINT or SIGTERM.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use motstream_core::{Catalog, Limits};
+use motstream_ingest::{Health, IngestConfig};
+use tokio::sync::watch;
+use tracing::{error, info};
+
+use crate::config::ServiceConfig;
+use crate::state::AggregatorState;
+
+/// The airline example, built in so that the service runs without a catalog file.
+pub const BUILTIN_CATALOG: &str = include_str!("../../../deploy/catalog/airline.yaml");
+
+/// Loads the configured catalog, or the built-in one.
+pub fn load_catalog(cfg: &ServiceConfig) -> anyhow::Result<Catalog> {
+    match &cfg.catalog {
+        Some(path) => crate::catalog_cmd::load(path),
+        None => Catalog::from_yaml(BUILTIN_CATALOG, "built-in airline catalog")
+            .map_err(|e| anyhow::anyhow!("{e}")),
+    }
+}
+
+/// A running service, for `run` and for tests that start it in-process.
+#[derive(Debug)]
+pub struct Service {
+    /// Where the HTTP server listens (useful when configured with port 0).
+    pub http_addr: SocketAddr,
+    pub health: Arc<Health>,
+    pub state: Arc<AggregatorState>,
+    stop_ingest: Arc<AtomicBool>,
+    stop_http: watch::Sender<bool>,
+    ingest: Option<std::thread::JoinHandle<Result<(), motstream_ingest::IngestError>>>,
+    http: tokio::task::JoinHandle<()>,
+}
+
+impl Service {
+    /// Starts ingest and the servers.
+    pub async fn start(cfg: &ServiceConfig) -> anyhow::Result<Self> {
+        let brokers = cfg.brokers.clone().context(
+            "brokers: not set. `motstream run` needs --brokers (or MOTSTREAM_BROKERS); \
+             the embedded broker is for the no-argument default",
+        )?;
+        let catalog = Arc::new(load_catalog(cfg)?);
+        info!(catalog = %catalog.origin, experiences = catalog.experiences.len(), mots = catalog.mots.len(), "catalog loaded");
+        let state = Arc::new(AggregatorState::new(Arc::clone(&catalog), cfg)?);
+        let health = Arc::new(Health::default());
+        let limits = Limits {
+            max_future_skew_ms: i64::try_from(cfg.max_future_skew.as_millis()).unwrap_or(i64::MAX),
+            ..Limits::default()
+        };
+        let ingest_cfg = IngestConfig {
+            brokers,
+            group_id: cfg.group_id.clone(),
+            topics: cfg.topics.clone(),
+            dlq_topic: cfg.dlq_topic.clone(),
+            kafka: cfg.kafka.clone(),
+            lookback: cfg.retention + cfg.lateness,
+            limits,
+            batch_max: 5_000,
+            dedup_window: cfg.dedup_window,
+            dedup_capacity: 1_000_000,
+        };
+        let stop_ingest = Arc::new(AtomicBool::new(false));
+        let ingest = {
+            let (catalog, sink, health, stop) = (
+                Arc::clone(&catalog),
+                Arc::clone(&state) as Arc<dyn motstream_ingest::Sink>,
+                Arc::clone(&health),
+                Arc::clone(&stop_ingest),
+            );
+            std::thread::Builder::new()
+                .name("ingest".into())
+                .spawn(move || {
+                    let r = motstream_ingest::run(
+                        &ingest_cfg,
+                        catalog,
+                        sink,
+                        Arc::clone(&health),
+                        stop,
+                    );
+                    if let Err(e) = &r {
+                        error!(error = %e, "ingest failed");
+                        health.set_failed(e.to_string());
+                    }
+                    r
+                })
+                .context("starting the ingest thread")?
+        };
+        let (stop_http, mut rx) = watch::channel(false);
+        let (http_addr, http) = crate::http::serve(
+            cfg.metrics_listen,
+            Arc::clone(&health),
+            Arc::clone(&state) as Arc<dyn crate::http::StatusSource>,
+            async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            },
+        )
+        .await?;
+        info!(%http_addr, "HTTP status server listening (/healthz, /readyz, /status)");
+        Ok(Self {
+            http_addr,
+            health,
+            state,
+            stop_ingest,
+            stop_http,
+            ingest: Some(ingest),
+            http,
+        })
+    }
+
+    /// Stops ingest (finishing the batch, committing, leaving the group) and the servers.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        // Release pairs with the ingest loop's Acquire load.
+        self.stop_ingest.store(true, Ordering::Release);
+        if let Some(t) = self.ingest.take() {
+            tokio::task::spawn_blocking(move || t.join())
+                .await?
+                .map_err(|_| anyhow::anyhow!("the ingest thread panicked"))??;
+        }
+        let _ = self.stop_http.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.http).await;
+        Ok(())
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => info!("SIGINT received, stopping"),
+        () = term => info!("SIGTERM received, stopping"),
+    }
+}
+
+/// `motstream run`: runs until SIGINT or SIGTERM.
+pub fn run(cfg: &ServiceConfig) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async {
+        let service = Service::start(cfg).await?;
+        signal().await;
+        service.stop().await
+    })
+}

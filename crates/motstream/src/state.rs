@@ -1,0 +1,222 @@
+//! The aggregator behind ingest, the status views and the exporter. Maps the catalog to the
+//! window crate's topology and each classified event to an observation; nothing else.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use motstream_core::{Catalog, Classification, InteractionEvent, Verdict};
+use motstream_ingest::{PartitionKey, Sink};
+use motstream_window::{
+    Aggregator, ExpIdx, ExperienceSpec, ExperienceStatus, MotIdx, MotKey, MotSpec, MotStatus,
+    Observation, PartitionId, Topology, WindowConfig,
+};
+use serde_json::{Value, json};
+
+use crate::config::ServiceConfig;
+
+/// How often open journeys are checked for their timeout, in ms.
+const EXPIRE_EVERY_MS: i64 = 1_000;
+
+/// The catalog and the aggregator it sizes.
+#[derive(Debug)]
+pub struct AggregatorState {
+    pub catalog: Arc<Catalog>,
+    pub agg: Aggregator,
+    /// Events applied (replayed or live), for tests and benchmarks.
+    applied: AtomicU64,
+    last_expire_ms: AtomicI64,
+}
+
+/// A partition id unique across consumed topics: topic index in the high bits.
+fn partition_id(k: PartitionKey) -> PartitionId {
+    PartitionId((i32::from(k.topic) << 20) | (k.partition & 0xF_FFFF))
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The window layout for the configured retention and lateness: the default tiers, with the
+/// coarsest ones stretched or shrunk to the retention.
+pub fn window_config(cfg: &ServiceConfig) -> WindowConfig {
+    let mut w = WindowConfig {
+        allowed_lateness_ms: ms(cfg.lateness),
+        max_future_skew_ms: ms(cfg.max_future_skew).min(3_600_000),
+        ..WindowConfig::default()
+    };
+    let retention = ms(cfg.retention);
+    if let Some(t) = w.counter_tiers.last_mut() {
+        t.retention_ms = retention;
+    }
+    if let Some(t) = w.detail_tiers.last_mut() {
+        t.retention_ms = retention;
+    }
+    w
+}
+
+impl AggregatorState {
+    /// An empty aggregator for the catalog, with the configured windows.
+    pub fn new(catalog: Arc<Catalog>, cfg: &ServiceConfig) -> anyhow::Result<Self> {
+        let mots = catalog
+            .mots
+            .iter()
+            .map(|m| MotSpec {
+                experience: ExpIdx(m.experience.0),
+                target: m.target,
+                impact_weight: m.impact_weight,
+            })
+            .collect();
+        let experiences = catalog
+            .experiences
+            .iter()
+            .map(|e| ExperienceSpec {
+                sco: MotIdx(e.sco_mot.0),
+            })
+            .collect();
+        let topology = Topology::new(mots, experiences).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let agg = Aggregator::new(topology, window_config(cfg))
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .context(
+                "retention and lateness (--retention, --lateness) do not fit the window tiers",
+            )?;
+        Ok(Self {
+            catalog,
+            agg,
+            applied: AtomicU64::new(0),
+            last_expire_ms: AtomicI64::new(0),
+        })
+    }
+
+    /// Events applied so far.
+    pub fn applied(&self) -> u64 {
+        // Relaxed: a statistic; nothing is read in its light.
+        self.applied.load(Ordering::Relaxed)
+    }
+
+    fn mot_json(&self, s: &MotStatus) -> Value {
+        let m = &self.catalog.mots[s.mot.0 as usize];
+        json!({
+            "mot": m.id,
+            "experience": self.catalog.experiences[s.experience.0 as usize].id,
+            "owner": m.owner.name,
+            "team": m.owner.team,
+            "window_ms": s.window_ms,
+            "resolution_ms": s.span.resolution_ms,
+            "amount": s.amount,
+            "successes": s.successes,
+            "failures": s.failures,
+            "smoto_rate": s.smoto_rate,
+            "target": s.target,
+            "error_budget_remaining": s.error_budget_remaining,
+            "burn_rate": s.burn_rate,
+            "trend": s.trend.as_ref().and_then(|t| t.rate_delta),
+            "latency_p50_ms": s.latency.p50_ms,
+            "latency_p90_ms": s.latency.p90_ms,
+            "latency_p99_ms": s.latency.p99_ms,
+            "top_failure_reasons": s.top_reasons.iter().map(|r| json!({"reason": r.reason, "count": r.count})).collect::<Vec<_>>(),
+            "worst_channel": s.worst_channel.as_ref().map(|c| c.channel.clone()),
+            "impact": s.impact,
+            "late": s.late,
+            "rejected_future": s.rejected_future,
+            "warming": s.warming,
+        })
+    }
+
+    fn experience_json(&self, e: &ExperienceStatus) -> Value {
+        json!({
+            "experience": self.catalog.experiences[e.experience.0 as usize].id,
+            "amount": e.amount,
+            "smoto_rate": e.smoto_rate,
+            "journeys_started": e.journeys_started,
+            "journeys_completed": e.journeys_completed,
+            "journeys_abandoned": e.journeys_abandoned,
+            "sco_rate": e.sco_rate,
+            "mots_per_sco_p50": e.mots_per_sco_p50,
+            "mots_per_sco_p95": e.mots_per_sco_p95,
+            "warming": e.warming,
+        })
+    }
+}
+
+impl Sink for AggregatorState {
+    fn assigned(&self, part: PartitionKey) {
+        self.agg.begin_rebuild(partition_id(part));
+    }
+
+    fn live(&self, part: PartitionKey) {
+        self.agg.finish_rebuild(partition_id(part));
+    }
+
+    fn revoked(&self, part: PartitionKey) {
+        self.agg.drop_partition(partition_id(part));
+    }
+
+    fn apply(
+        &self,
+        part: PartitionKey,
+        e: &InteractionEvent<'_>,
+        class: Classification,
+        now_ms: i64,
+    ) {
+        let (mot, success, reason) = match class {
+            Classification::Known { mot, verdict, why } => (
+                MotKey::Known(MotIdx(mot.0)),
+                verdict == Verdict::Magic,
+                why.failure_reason(e),
+            ),
+            Classification::Unidentified => (
+                MotKey::Unidentified(&e.mot_id),
+                e.outcome == motstream_core::Outcome::Success,
+                e.failure_reason.as_deref(),
+            ),
+        };
+        let obs = Observation {
+            mot,
+            event_time_ms: e.event_time_ms,
+            success,
+            duration_ms: e.duration_ms,
+            failure_reason: reason,
+            channel: e.channel.as_deref(),
+            journey_id: e.journey_id.as_deref(),
+        };
+        // The registry lookup is a dashmap read; the writer lock is per partition and only
+        // the ingest thread takes it, so it is never contended.
+        let p = self.agg.partition(partition_id(part));
+        let mut w = p.writer();
+        w.apply(&obs, now_ms);
+        // Relaxed: a statistic.
+        self.applied.fetch_add(1, Ordering::Relaxed);
+        // Relaxed: only the ingest thread writes it; a stale read costs one extra expiry.
+        let last = self.last_expire_ms.load(Ordering::Relaxed);
+        if now_ms - last >= EXPIRE_EVERY_MS {
+            self.last_expire_ms.store(now_ms, Ordering::Relaxed);
+            drop(w);
+            for p in self.agg.partitions() {
+                p.writer().expire_journeys(now_ms);
+            }
+        }
+    }
+}
+
+impl crate::http::StatusSource for AggregatorState {
+    fn status(&self, window: Duration, now_ms: i64) -> Result<Value, String> {
+        let exps = self
+            .agg
+            .status_all(ms(window), now_ms)
+            .map_err(|e| e.to_string())?;
+        let unidentified = self.agg.unidentified();
+        Ok(json!({
+            "window_ms": ms(window),
+            "now_ms": now_ms,
+            "mots": exps.iter().flat_map(|e| e.mots.iter()).map(|m| self.mot_json(m)).collect::<Vec<_>>(),
+            "experiences": exps.iter().map(|e| self.experience_json(e)).collect::<Vec<_>>(),
+            "unidentified": unidentified.mots.iter().map(|u| json!({
+                "mot": u.id, "count": u.count, "first_seen_ms": u.first_seen_ms,
+                "last_seen_ms": u.last_seen_ms, "example_channel": u.example_channel,
+            })).collect::<Vec<_>>(),
+            "unidentified_overflow": unidentified.overflow,
+        }))
+    }
+}

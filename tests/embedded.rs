@@ -1,0 +1,95 @@
+//! The no-argument default, run as a newcomer runs it: an embedded broker, simulated
+//! journeys, the whole pipeline. Every catalog MOT gets traffic, the experience gets an SCO
+//! rate, and the scripted bag-drop kiosk incident (minutes 2 to 5) shows as a drop in
+//! bag-drop's SMOTO rate. Bounded: it stops as soon as it has seen all of that, or fails
+//! after six minutes.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use motstream_tests::service::{binary, free_port, http_get};
+
+#[test]
+fn no_argument_default_shows_every_mot_an_sco_rate_and_the_scripted_incident() {
+    let port = free_port();
+    let log = std::env::temp_dir().join(format!("motstream-embedded-{}.log", std::process::id()));
+    let mut child = Command::new(binary())
+        // The no-argument command; the environment only moves its port off the default.
+        .env("MOTSTREAM_METRICS_LISTEN", format!("127.0.0.1:{port}"))
+        .env("MOTSTREAM_GRPC_LISTEN", "127.0.0.1:0")
+        .env("MOTSTREAM_DEMO_RATE", "200")
+        .env_remove("MOTSTREAM_BROKERS")
+        .env_remove("MOTSTREAM_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).expect("log file"))
+        .spawn()
+        .expect("starting motstream");
+    let addr = ([127, 0, 0, 1], port).into();
+    let tail = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .rev()
+            .take(30)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+
+    let start = Instant::now();
+    let mut mots_with_traffic = std::collections::BTreeSet::new();
+    let mut sco_rate = None;
+    let mut healthy_max: f64 = 0.0;
+    let mut incident_min: f64 = 1.0;
+    loop {
+        assert!(
+            start.elapsed() < Duration::from_secs(360),
+            "not everything was seen in 6 minutes: mots {mots_with_traffic:?}, sco {sco_rate:?}, bag-drop healthy max {healthy_max}, incident min {incident_min}\n{}",
+            tail()
+        );
+        std::thread::sleep(Duration::from_secs(3));
+        let Ok((200, s)) = http_get(addr, "/status?window=1m") else {
+            continue;
+        };
+        for m in s["mots"].as_array().into_iter().flatten() {
+            if m["amount"].as_u64().unwrap_or(0) > 0 {
+                mots_with_traffic.insert(m["mot"].as_str().unwrap_or("").to_owned());
+            }
+            if m["mot"] == "bag-drop" && m["amount"].as_u64().unwrap_or(0) >= 20 {
+                if let Some(r) = m["smoto_rate"].as_f64() {
+                    // The incident runs from minute 2 to 5 of the simulation.
+                    if start.elapsed() < Duration::from_secs(110) {
+                        healthy_max = healthy_max.max(r);
+                    } else if start.elapsed() > Duration::from_secs(150) {
+                        incident_min = incident_min.min(r);
+                    }
+                }
+            }
+        }
+        if let Some(r) = s["experiences"][0]["sco_rate"].as_f64() {
+            sco_rate = Some(r);
+        }
+        if mots_with_traffic.len() == 5
+            && sco_rate.is_some()
+            && healthy_max > 0.9
+            && incident_min < healthy_max - 0.2
+        {
+            break;
+        }
+    }
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let status = child.wait().expect("waiting for motstream");
+    assert!(
+        status.success(),
+        "Ctrl-C must stop it cleanly: {status}\n{}",
+        tail()
+    );
+    let mut out = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().expect("stdout"), &mut out)
+        .expect("stdout");
+    assert!(
+        out.contains("broker") && out.contains("kcat -P"),
+        "it prints the broker and how to add events:\n{out}"
+    );
+}
