@@ -6,7 +6,6 @@
 //! so that a bad catalog stops start-up with a message that says where to look.
 
 mod error;
-mod locate;
 mod model;
 mod raw;
 mod validate;

@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use super::Catalog;
 use super::error::{CatalogError, Problem};
-use super::locate::{Seg, locate};
 use super::model::{
     AlertPolicy, BurnRule, ExpIdx, Experience, FloorRule, Index, Mot, MotIdx, Person, Severity,
     SmotoRule,
 };
 use super::raw::{RawAlertPolicy, RawCatalog, RawPerson};
+use crate::yaml::{Seg, locate, parse_path};
 
 type Path = Vec<Seg<'static>>;
 
@@ -213,21 +213,6 @@ impl Checker<'_> {
         }
         p
     }
-}
-
-/// Reads `experiences[0].mots[1]` back into path steps.
-fn parse_path(p: &str) -> Option<Vec<Seg<'_>>> {
-    let mut out = Vec::new();
-    for part in p.split('.') {
-        let (key, rest) = part.split_once('[').unwrap_or((part, ""));
-        if !key.is_empty() {
-            out.push(K(key));
-        }
-        for idx in rest.split('[').filter(|s| !s.is_empty()) {
-            out.push(I(idx.trim_end_matches(']').parse().ok()?));
-        }
-    }
-    Some(out)
 }
 
 fn parse_error(e: &serde_norway::Error, text: &str, origin: &str) -> CatalogError {

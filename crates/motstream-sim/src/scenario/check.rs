@@ -4,9 +4,9 @@ use std::time::Duration;
 
 use motstream_core::{Catalog, Limits, MotIdx};
 
-use super::locate::{Seg, locate, parse_path};
 use super::raw::{RawIncident, RawMotSettings};
 use super::{Incident, MotSettings, ScenarioError, ScenarioProblem};
+use motstream_core::yaml::{Seg, locate, parse_path};
 
 pub(super) fn parse_error(e: &serde_norway::Error, text: &str, origin: &str) -> ScenarioError {
     let mut message = e.to_string();

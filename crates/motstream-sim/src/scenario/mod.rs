@@ -25,7 +25,6 @@
 
 mod check;
 mod error;
-mod locate;
 mod raw;
 
 use std::time::Duration;

@@ -1,5 +1,6 @@
 //! Finds the line of a node in block-style YAML from its path (`experiences[0].mots[2].target`),
-//! so that checks made after parsing can point at the line like parse errors do.
+//! so that checks made after parsing can point at the line like parse errors do. Shared by the
+//! catalog and the simulator's scenario files.
 //!
 //! This reads indentation only, which is exact for block-style YAML (how catalogs are written);
 //! for flow style (`{a: 1}`) or a key that is absent (an inherited default), it answers with the
@@ -7,7 +8,7 @@
 
 /// One step of a path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Seg<'a> {
+pub enum Seg<'a> {
     Key(&'a str),
     Index(usize),
 }
@@ -59,7 +60,7 @@ fn lines(src: &str) -> Vec<Line<'_>> {
 
 /// The 1-based line of `path` in `src`, or of its deepest ancestor found; `None` when not even
 /// the first step is found.
-pub(super) fn locate(src: &str, path: &[Seg<'_>]) -> Option<usize> {
+pub fn locate(src: &str, path: &[Seg<'_>]) -> Option<usize> {
     let all = lines(src);
     // The node's children live in all[lo..hi]; `first_dash` marks that the node is a sequence
     // item whose first key shares the line of its dash.
@@ -104,6 +105,22 @@ pub(super) fn locate(src: &str, path: &[Seg<'_>]) -> Option<usize> {
         }
     }
     found
+}
+
+/// Reads a serde error path such as `experiences[0].mots[1]` or `mots.bag-drop` back into
+/// steps; `None` if an index is not a number.
+pub fn parse_path(p: &str) -> Option<Vec<Seg<'_>>> {
+    let mut out = Vec::new();
+    for part in p.split('.') {
+        let (key, rest) = part.split_once('[').unwrap_or((part, ""));
+        if !key.is_empty() {
+            out.push(Seg::Key(key));
+        }
+        for idx in rest.split('[').filter(|s| !s.is_empty()) {
+            out.push(Seg::Index(idx.trim_end_matches(']').parse().ok()?));
+        }
+    }
+    Some(out)
 }
 
 #[cfg(test)]
