@@ -1,0 +1,265 @@
+//! The aggregator's hot path and its reads: updates/s at 1 and 2 writer threads (each thread
+//! its own partition, as one Kafka consumer per partition) with 1,000 and 100,000 MOT keys,
+//! counter-only and with latency + failure reason recorded; and the cost of one MOT's full
+//! status (per window) and of the status of all MOTs. Reads as elements/s. Memory per MOT is
+//! printed from the setup.
+
+use std::hint::black_box;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use motstream_window::{
+    Aggregator, ExpIdx, ExperienceSpec, MotIdx, MotKey, MotSpec, Observation, PartitionId,
+    PartitionState, Topology, WindowConfig,
+};
+
+const BASE_MS: i64 = 1_700_000_000_000;
+const BATCH: usize = 4_096;
+const REASONS: [&str; 8] = [
+    "timeout",
+    "card-declined",
+    "bag-overweight",
+    "no-seat",
+    "system-error",
+    "agent-unavailable",
+    "document-invalid",
+    "cancelled",
+];
+const CHANNELS: [&str; 4] = ["kiosk", "app", "web", "counter"];
+
+/// 10 MOTs per experience, the last one its SCO.
+fn topology(mots: usize) -> Topology {
+    let specs = (0..mots)
+        .map(|i| MotSpec {
+            experience: ExpIdx((i / 10) as u32),
+            target: 0.98,
+            impact_weight: 1.0 + (i % 3) as f64,
+        })
+        .collect();
+    let exps = (0..mots.div_ceil(10))
+        .map(|e| ExperienceSpec {
+            sco: MotIdx(((e * 10 + 9).min(mots - 1)) as u32),
+        })
+        .collect();
+    Topology::new(specs, exps).expect("bench topology is valid")
+}
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Counters,
+    LatencyReason,
+    Full,
+}
+
+/// One batch of events on random MOTs, event times increasing over ~1 s from `start_ms`.
+fn batch(mots: usize, kind: Kind, seed: u64, start_ms: i64) -> Vec<Observation<'static>> {
+    let mut r = Rng(seed | 1);
+    (0..BATCH)
+        .map(|i| {
+            let x = r.next();
+            let success = x % 100 >= 5;
+            let detail = kind != Kind::Counters;
+            Observation {
+                mot: MotKey::Known(MotIdx((x >> 16) as u32 % mots as u32)),
+                event_time_ms: start_ms + (i as i64 * 1_000) / BATCH as i64,
+                success,
+                duration_ms: detail.then(|| 20 + ((x >> 40) as u32 % 5_000)),
+                failure_reason: (detail && !success)
+                    .then(|| REASONS[(x >> 8) as usize % REASONS.len()]),
+                channel: (kind == Kind::Full).then(|| CHANNELS[(x >> 4) as usize % CHANNELS.len()]),
+                journey_id: None,
+            }
+        })
+        .collect()
+}
+
+/// Enough batches that every key is hit about four times per pass.
+fn stream(keys: usize, kind: Kind, seed: u64) -> Vec<Vec<Observation<'static>>> {
+    (0..(4 * keys).div_ceil(BATCH).max(1) as u64)
+        .map(|i| {
+            batch(
+                keys,
+                kind,
+                seed.wrapping_mul(1_000_003).wrapping_add(i),
+                BASE_MS,
+            )
+        })
+        .collect()
+}
+
+fn apply_batch(p: &PartitionState, events: &[Observation<'_>], now_ms: i64) {
+    let mut w = p.writer();
+    for e in events {
+        black_box(w.apply(e, now_ms));
+    }
+}
+
+#[allow(clippy::print_stderr)]
+fn report_memory(agg: &Aggregator, label: &str) {
+    let parts = agg.partitions();
+    let mots: usize = parts.iter().map(|p| p.mots_with_state().len()).sum();
+    let bytes = agg.memory_bytes();
+    let (late, future) = parts
+        .iter()
+        .map(|p| p.stats())
+        .fold((0, 0), |(l, f), s| (l + s.late, f + s.rejected_future));
+    eprintln!(
+        "window memory [{label}]: one MOT with counter + detail rings = {} bytes = {:.1} KiB (budget 64 KiB); \
+         measured {:.1} MiB for {mots} MOT states = {:.1} KiB each, incl. experience rollups and label tables \
+         (rings are allocated on a MOT's first rotation / first detail); late {late}, rejected {future}",
+        agg.mot_memory_bytes(),
+        agg.mot_memory_bytes() as f64 / 1024.0,
+        bytes as f64 / (1 << 20) as f64,
+        bytes as f64 / mots.max(1) as f64 / 1024.0,
+    );
+}
+
+fn updates(c: &mut Criterion) {
+    let mut g = c.benchmark_group("window_update");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    for (keys, kind, kname) in [
+        (1_000, Kind::Counters, "counters"),
+        (1_000, Kind::LatencyReason, "latency_reason"),
+        (1_000, Kind::Full, "latency_reason_channel"),
+        (100_000, Kind::Counters, "counters"),
+    ] {
+        let now = BASE_MS + 1_000;
+        // One thread, one partition.
+        let agg = Aggregator::new(topology(keys), WindowConfig::default()).expect("default config");
+        let p = agg.partition(PartitionId(0));
+        let events = stream(keys, kind, 7);
+        for b in &events {
+            apply_batch(&p, b, now); // allocate every key's state before measuring
+        }
+        report_memory(&agg, &format!("{kname}, {keys} keys"));
+        g.throughput(Throughput::Elements(BATCH as u64));
+        let mut next = 0;
+        g.bench_function(BenchmarkId::new(format!("{kname}/1_thread"), keys), |b| {
+            b.iter(|| {
+                next = (next + 1) % events.len();
+                apply_batch(&p, &events[next], now)
+            })
+        });
+        drop(p);
+        drop(agg);
+
+        // Two OS threads writing concurrently, each to its own partition.
+        let agg = Aggregator::new(topology(keys), WindowConfig::default()).expect("default config");
+        let parts = [agg.partition(PartitionId(0)), agg.partition(PartitionId(1))];
+        let streams = [stream(keys, kind, 7), stream(keys, kind, 11)];
+        for (p, e) in parts.iter().zip(&streams) {
+            for b in e {
+                apply_batch(p, b, now);
+            }
+        }
+        g.throughput(Throughput::Elements(2 * BATCH as u64));
+        g.bench_function(BenchmarkId::new(format!("{kname}/2_threads"), keys), |b| {
+            b.iter_custom(|iters| {
+                let start = Arc::new(Barrier::new(3));
+                std::thread::scope(|s| {
+                    for (p, e) in parts.iter().zip(&streams) {
+                        let start = Arc::clone(&start);
+                        s.spawn(move || {
+                            start.wait();
+                            for i in 0..iters as usize {
+                                apply_batch(p, &e[i % e.len()], now);
+                            }
+                        });
+                    }
+                    start.wait();
+                    // Scope end joins both writers: the time is the slower one's.
+                    Instant::now()
+                })
+                .elapsed()
+            })
+        });
+    }
+    g.finish();
+}
+
+/// An aggregator whose first `keys` MOTs (in 100-MOT experiences) carry 3 days of traffic
+/// in 4 partitions: one event per MOT every 10 s over 3 days for the status-of-one-MOT
+/// experience, one per minute for the rest.
+fn populated(keys: usize, now: i64) -> Aggregator {
+    let agg = Aggregator::new(topology(keys), WindowConfig::default()).expect("default config");
+    let parts: Vec<_> = (0..4).map(|i| agg.partition(PartitionId(i))).collect();
+    let mut r = Rng(99);
+    let three_days = 72 * 3_600_000;
+    let mut writers: Vec<_> = parts.iter().map(|p| p.writer()).collect();
+    let mut t = now - three_days;
+    while t <= now {
+        let tenth = (t / 10_000) % 6 == 0;
+        for m in 0..keys {
+            if m >= 10 && !tenth {
+                continue;
+            }
+            let x = r.next();
+            let success = x % 100 >= 3;
+            let obs = Observation {
+                mot: MotKey::Known(MotIdx(m as u32)),
+                event_time_ms: t,
+                success,
+                duration_ms: Some(20 + (x >> 40) as u32 % 5_000),
+                failure_reason: (!success).then(|| REASONS[(x >> 8) as usize % REASONS.len()]),
+                channel: Some(CHANNELS[(x >> 4) as usize % CHANNELS.len()]),
+                journey_id: None,
+            };
+            black_box(writers[(x >> 32) as usize % 4].apply(&obs, now));
+        }
+        t += 10_000;
+    }
+    drop(writers);
+    agg
+}
+
+fn snapshots(c: &mut Criterion) {
+    let now = BASE_MS + 123_456;
+    let keys = 1_000;
+    let agg = populated(keys, now);
+    report_memory(
+        &agg,
+        &format!("snapshot aggregator, {keys} keys, 4 partitions, 3 days of traffic"),
+    );
+    let mut g = c.benchmark_group("window_status");
+    g.sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    g.throughput(Throughput::Elements(1));
+    for (name, w) in [
+        ("1m", 60_000u64),
+        ("5m", 300_000),
+        ("30m", 1_800_000),
+        ("1h", 3_600_000),
+        ("2h", 7_200_000),
+        ("6h", 21_600_000),
+        ("24h", 86_400_000),
+        ("3d", 259_200_000),
+    ] {
+        g.bench_function(BenchmarkId::new("one_mot_4_partitions", name), |b| {
+            b.iter(|| black_box(agg.status_mot(MotIdx(3), w, now)))
+        });
+    }
+    g.throughput(Throughput::Elements(keys as u64));
+    for (name, w) in [("5m", 300_000u64), ("1h", 3_600_000), ("3d", 259_200_000)] {
+        g.bench_function(BenchmarkId::new("all_1000_mots_4_partitions", name), |b| {
+            b.iter(|| black_box(agg.status_all(w, now)))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, updates, snapshots);
+criterion_main!(benches);

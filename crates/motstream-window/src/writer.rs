@@ -1,0 +1,359 @@
+//! The single writer of a partition: the hot path ([`PartitionWriter::apply`]) and the
+//! journey expiry tick. See [`crate::partition`] for how writers and readers share state.
+
+use std::fmt;
+use std::sync::MutexGuard;
+use std::sync::atomic::Ordering;
+
+use crate::bucket::{ABANDONED, COMPLETED, FAILURE, STARTED, SUCCESS};
+use crate::config::Layout;
+use crate::hash::hash_str;
+use crate::head::HeadWrite;
+use crate::journey::{ExpireReport, JourneyTracker, Step};
+use crate::labels::Interner;
+use crate::observation::{Applied, MotKey, Observation};
+use crate::partition::{NO_WATERMARK, PartitionState};
+use crate::ring::{Cursor, locate, tag_offset};
+use crate::state::{ExpState, MotState, inc};
+use crate::topology::MotIdx;
+use crate::unidentified::UnidentifiedIndex;
+
+/// The writer's private state, behind the partition's writer mutex.
+#[derive(Debug)]
+pub(crate) struct WriterState {
+    pub(crate) watermark: i64,
+    pub(crate) counter: Vec<Cursor>,
+    pub(crate) detail: Vec<Cursor>,
+    pub(crate) reasons: Interner,
+    pub(crate) channels: Interner,
+    pub(crate) unidentified: UnidentifiedIndex,
+    pub(crate) journeys: JourneyTracker,
+}
+
+impl WriterState {
+    pub(crate) fn new(l: &Layout) -> Self {
+        let c = &l.config;
+        Self {
+            watermark: NO_WATERMARK,
+            counter: vec![Cursor::default(); l.counter.len()],
+            detail: vec![Cursor::default(); l.detail.len()],
+            reasons: Interner::new(c.max_reasons_per_partition, c.max_label_bytes),
+            channels: Interner::new(c.max_channels_per_partition, c.max_label_bytes),
+            unidentified: UnidentifiedIndex::new(c.max_label_bytes),
+            journeys: JourneyTracker::new(c.max_journeys_per_partition, l.journey_timeout_ms),
+        }
+    }
+}
+
+/// The single writer of a partition, held for a batch of events. Dropping it releases the
+/// partition to the next writer.
+pub struct PartitionWriter<'a> {
+    part: &'a PartitionState,
+    w: MutexGuard<'a, WriterState>,
+}
+
+impl fmt::Debug for PartitionWriter<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PartitionWriter")
+            .field("partition", &self.part.id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl WriterState {
+    /// Counts a late or future-rejected event for its MOT, in the detail bucket of `at_ms`.
+    fn count_rejected(&mut self, l: &Layout, mot: &MotState, at_ms: i64, future: bool) {
+        inc(if future {
+            &mot.future_total
+        } else {
+            &mot.late_total
+        });
+        if l.detail.is_empty() {
+            return;
+        }
+        let d = mot.detail(l, at_ms);
+        for (tier, cur) in l.detail.iter().zip(self.detail.iter_mut()) {
+            let (slot, tag) = cur.locate(tier, at_ms);
+            if let Some(b) = d.get(slot)
+                && b.claim(tag)
+            {
+                if future { b.add_future() } else { b.add_late() }
+            }
+        }
+    }
+
+    fn journey_step(&mut self, l: &Layout, e: &ExpState, step: Step, t_ms: i64) {
+        for (tier, cur) in l.counter.iter().zip(self.counter.iter_mut()) {
+            let (slot, tag) = cur.locate(tier, t_ms);
+            if let Some(c) = e.counters().get(slot)
+                && c.claim(tag)
+            {
+                if step.started {
+                    c.add_journey(STARTED);
+                }
+                if step.completed.is_some() {
+                    c.add_journey(COMPLETED);
+                }
+            }
+        }
+        if let Some(n) = step.completed {
+            for (tier, cur) in l.detail.iter().zip(self.detail.iter_mut()) {
+                let (slot, tag) = cur.locate(tier, t_ms);
+                if let Some(b) = e.mps().get(slot)
+                    && b.claim(tag)
+                {
+                    b.record(n);
+                }
+            }
+        }
+    }
+}
+
+impl<'a> PartitionWriter<'a> {
+    pub(crate) fn new(part: &'a PartitionState, w: MutexGuard<'a, WriterState>) -> Self {
+        Self { part, w }
+    }
+
+    /// Applies one observation. `now_ms` is the wall clock (ms since the epoch), used only
+    /// to reject events more than `max_future_skew_ms` ahead of it; lateness is judged
+    /// against the partition's watermark (largest applied event time), so a replay with
+    /// an old watermark applies old events normally. No allocation in the steady state:
+    /// only a MOT's or experience's first rotation or first detail (its rings), a new label,
+    /// a new unidentified id, or journey-table growth allocate.
+    pub fn apply(&mut self, obs: &Observation<'_>, now_ms: i64) -> Applied {
+        let p = self.part;
+        let l = &p.shared.layout;
+        let w = &mut *self.w;
+        let t = obs.event_time_ms;
+        let future = t > now_ms.saturating_add(l.skew_ms);
+        let idx = match obs.mot {
+            MotKey::Known(m) => m,
+            MotKey::Unidentified(id) => {
+                if future {
+                    inc(&p.stats.rejected_future);
+                    return Applied::RejectedFuture;
+                }
+                inc(&p.stats.unidentified);
+                p.unidentified
+                    .record(&mut w.unidentified, id, t, obs.channel);
+                return Applied::Unidentified;
+            }
+        };
+        let (Some(cell), Some(head)) = (p.mots.get(idx.0 as usize), p.heads.get(idx.0 as usize))
+        else {
+            inc(&p.stats.unknown_mot_index);
+            return Applied::UnknownMotIndex;
+        };
+        let wm = w.watermark;
+        let late = wm != NO_WATERMARK && t < wm.saturating_sub(l.lateness_ms);
+        if future || late {
+            let at = if wm != NO_WATERMARK { wm } else { now_ms };
+            let mot = cell.get_or_init(|| Box::new(MotState::new(l, at)));
+            w.count_rejected(l, mot, at, future);
+            inc(if future {
+                &p.stats.rejected_future
+            } else {
+                &p.stats.late
+            });
+            return if future {
+                Applied::RejectedFuture
+            } else {
+                Applied::Late
+            };
+        }
+
+        let which = if obs.success { SUCCESS } else { FAILURE };
+        let mut applied = false;
+        for (k, (tier, cur)) in l.counter.iter().zip(w.counter.iter_mut()).enumerate() {
+            let (slot, tag) = cur.locate(tier, t);
+            let wrote = head.add(k, tag, which, 1, |old, [s, f]| {
+                // Rotation: close the head's bucket into its ring slot.
+                let ring = cell.get_or_init(|| Box::new(MotState::new(l, t)));
+                let old_index = tier.index(t) - i64::from(tag_offset(tag, old));
+                if let Some(c) = ring.counters().get(tier.slot(old_index))
+                    && c.claim(old)
+                {
+                    c.add(SUCCESS, s);
+                    c.add(FAILURE, f);
+                }
+            });
+            if wrote == HeadWrite::Done {
+                applied = true;
+                continue;
+            }
+            // Older than the head's bucket: straight into the ring.
+            let ring = cell.get_or_init(|| Box::new(MotState::new(l, t)));
+            if let Some(c) = ring.counters().get(slot)
+                && c.claim(tag)
+            {
+                c.add(which, 1);
+                applied = true;
+            }
+        }
+        if !applied {
+            // Older than every tier holds (cannot happen with lateness ≤ retention, but an
+            // event is never dropped silently).
+            let mot = cell.get_or_init(|| Box::new(MotState::new(l, t)));
+            w.count_rejected(l, mot, if wm != NO_WATERMARK { wm } else { t }, false);
+            inc(&p.stats.late);
+            return Applied::Late;
+        }
+
+        if !obs.success {
+            // The experience's impact-weighted failures: the denominator of impact shares.
+            let topo = &p.shared.topology;
+            if let Some(exp) = topo.mot(idx).map(|m| m.experience)
+                && let (Some(cell), Some(head)) =
+                    (p.exps.get(exp.0 as usize), p.exp_heads.get(exp.0 as usize))
+            {
+                let weight = topo.weight_fp(idx);
+                for (k, (tier, cur)) in l.counter.iter().zip(w.counter.iter_mut()).enumerate() {
+                    let (slot, tag) = cur.locate(tier, t);
+                    let wrote = head.add(k, tag, 0, weight, |old, v| {
+                        // Rotation: close the head's bucket into its ring slot.
+                        let e = cell.get_or_init(|| Box::new(ExpState::new(l, t)));
+                        let old_index = tier.index(t) - i64::from(tag_offset(tag, old));
+                        if let Some(c) = e.counters().get(tier.slot(old_index))
+                            && c.claim(old)
+                        {
+                            c.add_weighted_failure(v);
+                        }
+                    });
+                    if wrote == HeadWrite::Older {
+                        let e = cell.get_or_init(|| Box::new(ExpState::new(l, t)));
+                        if let Some(c) = e.counters().get(slot)
+                            && c.claim(tag)
+                        {
+                            c.add_weighted_failure(weight);
+                        }
+                    }
+                }
+            }
+        }
+
+        let reason = if obs.success {
+            None
+        } else {
+            obs.failure_reason
+        };
+        if !l.detail.is_empty()
+            && (obs.duration_ms.is_some() || reason.is_some() || obs.channel.is_some())
+        {
+            let rid = reason.map(|r| w.reasons.intern(&p.reasons, r));
+            let cid = obs.channel.map(|c| w.channels.intern(&p.channels, c));
+            let d = cell
+                .get_or_init(|| Box::new(MotState::new(l, t)))
+                .detail(l, t);
+            for (tier, cur) in l.detail.iter().zip(w.detail.iter_mut()) {
+                let (slot, tag) = cur.locate(tier, t);
+                if let Some(b) = d.get(slot)
+                    && b.claim(tag)
+                {
+                    if let Some(ms) = obs.duration_ms {
+                        b.record_latency(ms);
+                    }
+                    if let Some(r) = rid {
+                        b.record_reason(r);
+                    }
+                    if let Some(c) = cid {
+                        b.record_channel(c, obs.success);
+                    }
+                }
+            }
+        }
+
+        if t > wm {
+            w.watermark = t;
+            // Relaxed: a standalone value for readers; the writer keeps its own copy.
+            p.watermark.store(t, Ordering::Relaxed);
+        }
+
+        if let Some(journey) = obs.journey_id {
+            self.journey(idx, journey, obs.success, t);
+        }
+        Applied::Applied
+    }
+
+    fn journey(&mut self, mot: MotIdx, journey_id: &str, success: bool, t_ms: i64) {
+        let p = self.part;
+        let l = &p.shared.layout;
+        let topo = &p.shared.topology;
+        let Some(exp) = topo.mot(mot).map(|m| m.experience) else {
+            return;
+        };
+        let sco = success && topo.experience(exp).is_some_and(|e| e.sco == mot);
+        let key = hash_str(journey_id, u64::from(exp.0));
+        let step = self
+            .w
+            .journeys
+            .observe(key, exp.0, topo.position(mot), sco, t_ms);
+        if step.overflow {
+            inc(&p.stats.journeys_overflow);
+            return;
+        }
+        if step.started {
+            inc(&p.stats.journeys_started);
+            // Relaxed: a standalone gauge.
+            p.stats
+                .journeys_open
+                .store(self.w.journeys.len() as u64, Ordering::Relaxed);
+        }
+        if step.completed.is_some() {
+            inc(&p.stats.journeys_completed);
+        }
+        if (step.started || step.completed.is_some())
+            && let Some(cell) = p.exps.get(exp.0 as usize)
+        {
+            let e = cell.get_or_init(|| Box::new(ExpState::new(l, t_ms)));
+            self.w.journey_step(l, e, step, t_ms);
+        }
+    }
+
+    /// Closes journeys idle for at least the journey timeout and counts those that did not
+    /// reach their SCO as abandoned (in the bucket of last interaction + timeout). Idleness
+    /// is judged in event time: against the watermark while the partition is warming (a
+    /// replay must not expire journeys whose later events are still to come), else against
+    /// the later of the watermark and `now_ms - allowed_lateness` (so a quiet partition
+    /// still closes journeys). Call it on a tick, e.g. every second.
+    pub fn expire_journeys(&mut self, now_ms: i64) -> ExpireReport {
+        let p = self.part;
+        let l = &p.shared.layout;
+        let wm = self.w.watermark;
+        let wall = now_ms.saturating_sub(l.lateness_ms);
+        let clock = match (wm != NO_WATERMARK, p.is_warming()) {
+            (true, true) => wm,
+            (false, true) => {
+                return ExpireReport {
+                    open: self.w.journeys.len() as u64,
+                    ..ExpireReport::default()
+                };
+            }
+            (true, false) => wm.max(wall),
+            (false, false) => wall,
+        };
+        let report = self.w.journeys.expire(clock, |exp, at_ms| {
+            if let Some(cell) = p.exps.get(exp as usize) {
+                let e = cell.get_or_init(|| Box::new(ExpState::new(l, at_ms)));
+                for tier in &l.counter {
+                    let (slot, tag) = locate(tier, at_ms);
+                    if let Some(c) = e.counters().get(slot)
+                        && c.claim(tag)
+                    {
+                        c.add_journey(ABANDONED);
+                    }
+                }
+            }
+        });
+        // Relaxed: standalone statistics.
+        p.stats
+            .journeys_abandoned
+            .fetch_add(report.abandoned, Ordering::Relaxed);
+        p.stats.journeys_open.store(report.open, Ordering::Relaxed);
+        report
+    }
+
+    /// The partition being written.
+    pub fn partition(&self) -> &PartitionState {
+        self.part
+    }
+}
