@@ -54,14 +54,15 @@ fn no_argument_default_shows_every_mot_an_sco_rate_and_the_scripted_incident() {
             if m["amount"].as_u64().unwrap_or(0) > 0 {
                 mots_with_traffic.insert(m["mot"].as_str().unwrap_or("").to_owned());
             }
-            if m["mot"] == "bag-drop" && m["amount"].as_u64().unwrap_or(0) >= 20 {
-                if let Some(r) = m["smoto_rate"].as_f64() {
-                    // The incident runs from minute 2 to 5 of the simulation.
-                    if start.elapsed() < Duration::from_secs(110) {
-                        healthy_max = healthy_max.max(r);
-                    } else if start.elapsed() > Duration::from_secs(150) {
-                        incident_min = incident_min.min(r);
-                    }
+            if m["mot"] == "bag-drop"
+                && m["amount"].as_u64().unwrap_or(0) >= 20
+                && let Some(r) = m["smoto_rate"].as_f64()
+            {
+                // The incident runs from minute 2 to 5 of the simulation.
+                if start.elapsed() < Duration::from_secs(110) {
+                    healthy_max = healthy_max.max(r);
+                } else if start.elapsed() > Duration::from_secs(150) {
+                    incident_min = incident_min.min(r);
                 }
             }
         }

@@ -166,10 +166,10 @@ pub fn run(args: &LoadgenArgs) -> anyhow::Result<()> {
             total as f64 / secs.max(0.001)
         );
     }
-    if let Ok(last) = deliveries.last_error.lock() {
-        if let Some(e) = last.as_ref() {
-            tracing::warn!(error = %e, "last delivery error");
-        }
+    if let Ok(last) = deliveries.last_error.lock()
+        && let Some(e) = last.as_ref()
+    {
+        tracing::warn!(error = %e, "last delivery error");
     }
     flushed.context("waiting for acknowledgements")?;
     if failed > 0 || acked < total {
