@@ -4,11 +4,15 @@
 //!
 //! cargo bench -p motstream-benches --bench e2e -- --brokers 127.0.0.1:PORT \
 //!     [--rates 50000,100000,200000,300000,400000] [--step-secs 20] [--partitions 4] \
-//!     [--format proto|json] [--json target/e2e.json]
+//!     [--format proto|json] [--json target/e2e.json] [--catch-up 2000000]
 //!
 //! Freshness is the time from an event's production (its event time is set when it is sent)
 //! to its being applied to the aggregator. CPU is the whole benchmark process (producer,
 //! consumer and aggregator; not the broker), per million events consumed.
+//!
+//! `--catch-up N` first measures ingest alone: N events are produced (untimed), then ingest
+//! starts and drains the backlog; its events/s is what the consumer and aggregator sustain when
+//! they do not share the two cores with a producer.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::borrow::Cow;
@@ -125,6 +129,138 @@ fn create_topic(brokers: &str, name: &str, partitions: i32) {
     });
 }
 
+/// Produces `n` events as fast as the producer goes (untimed), then times ingest alone
+/// applying all of them. Returns (events/s, CPU s per million events, peak RSS MiB).
+fn catch_up(
+    brokers: &str,
+    n: u64,
+    partitions: i32,
+    encoding: Encoding,
+    catalog: &Arc<motstream_core::Catalog>,
+) -> (f64, f64, f64) {
+    let tag = format!("e2e-catchup-{}", now_ms());
+    let (topic, dlq) = (format!("{tag}-events"), format!("{tag}-dlq"));
+    create_topic(brokers, &topic, partitions);
+    create_topic(brokers, &dlq, 1);
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("linger.ms", "20")
+        .set("batch.num.messages", "10000")
+        .set("queue.buffering.max.messages", "1000000")
+        .set("compression.type", "lz4")
+        .create()
+        .expect("producer");
+    let ct = encoding.content_type();
+    let mots: Vec<String> = catalog.mots.iter().map(|m| m.id.clone()).collect();
+    let now = now_ms();
+    for i in 0..n as usize {
+        let key = format!("j-{}", i % 10_000);
+        let event = InteractionEvent {
+            event_id: None,
+            mot_id: Cow::Borrowed(&mots[i % mots.len()]),
+            experience_id: None,
+            journey_id: Some(Cow::Borrowed(&key)),
+            event_time_ms: now - 60_000 + (i as i64 % 60_000),
+            outcome: if i.is_multiple_of(13) {
+                Outcome::Failure
+            } else {
+                Outcome::Success
+            },
+            failure_reason: i.is_multiple_of(13).then_some(Cow::Borrowed("printer-jam")),
+            channel: Some(Cow::Borrowed("kiosk")),
+            duration_ms: Some((i % 90_000) as u32),
+            producer_id: Some(Cow::Borrowed("e2e-bench")),
+            attributes: Vec::new(),
+        };
+        let payload = encode(&event, encoding);
+        let mut rec = BaseRecord::<str, [u8]>::to(&topic)
+            .key(key.as_str())
+            .payload(&payload)
+            .headers(OwnedHeaders::new().insert(Header {
+                key: CONTENT_TYPE_HEADER,
+                value: Some(ct),
+            }));
+        loop {
+            match producer.send(rec) {
+                Ok(()) => break,
+                Err((_, r)) => {
+                    rec = r;
+                    std::thread::sleep(Duration::from_micros(500));
+                }
+            }
+        }
+    }
+    producer
+        .flush(Duration::from_secs(120))
+        .expect("backlog produced");
+    drop(producer);
+    let cfg = ServiceConfig::for_brokers(brokers);
+    let sink = Arc::new(Measured {
+        inner: Arc::new(
+            AggregatorState::new(Arc::clone(catalog), &cfg)
+                .expect("aggregator for the airline catalog"),
+        ),
+        freshness_ms: Mutex::new(
+            Histogram::new_with_bounds(1, 600_000, 3).expect("histogram bounds"),
+        ),
+        applied: AtomicU64::new(0),
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    let cpu0 = cpu_secs();
+    let start = Instant::now();
+    let ingest = {
+        let ic = IngestConfig {
+            brokers: brokers.to_owned(),
+            group_id: format!("{tag}-group"),
+            topics: vec![topic],
+            dlq_topic: dlq,
+            kafka: Default::default(),
+            lookback: Duration::from_secs(3600),
+            limits: Limits::default(),
+            batch_max: 5_000,
+            dedup_window: None,
+            dedup_capacity: 0,
+        };
+        let (catalog, sink, stop) = (
+            Arc::clone(catalog),
+            Arc::clone(&sink) as Arc<dyn Sink>,
+            Arc::clone(&stop),
+        );
+        std::thread::spawn(move || {
+            motstream_ingest::run(&ic, catalog, sink, Arc::new(Health::default()), stop)
+        })
+    };
+    // Timed from the first applied event, so group joining is not counted.
+    let mut first: Option<(Instant, f64)> = None;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut last_report = Instant::now();
+    while sink.applied.load(Ordering::Relaxed) < n && Instant::now() < deadline {
+        let a = sink.applied.load(Ordering::Relaxed);
+        if first.is_none() && a > 0 {
+            first = Some((Instant::now(), cpu_secs()));
+        }
+        if last_report.elapsed() >= Duration::from_secs(2) {
+            eprintln!(
+                "catch-up: {a} of {n} applied ({:.0}%)",
+                a as f64 * 100.0 / n as f64
+            );
+            last_report = Instant::now();
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let (t0, c0) = first.unwrap_or((start, cpu0));
+    let applied = sink.applied.load(Ordering::Relaxed);
+    let secs = t0.elapsed().as_secs_f64();
+    let cpu = cpu_secs() - c0;
+    stop.store(true, Ordering::Release);
+    let _ = ingest.join();
+    (
+        applied as f64 / secs,
+        cpu / (applied as f64 / 1e6),
+        peak_rss_mib(),
+    )
+}
+
 fn run_step(
     brokers: &str,
     rate: u64,
@@ -201,12 +337,12 @@ fn run_step(
                 experience_id: None,
                 journey_id: Some(Cow::Borrowed(&keys[i % keys.len()])),
                 event_time_ms: now_ms(),
-                outcome: if i % 13 == 0 {
+                outcome: if i.is_multiple_of(13) {
                     Outcome::Failure
                 } else {
                     Outcome::Success
                 },
-                failure_reason: (i % 13 == 0).then_some(Cow::Borrowed("printer-jam")),
+                failure_reason: i.is_multiple_of(13).then_some(Cow::Borrowed("printer-jam")),
                 channel: Some(Cow::Borrowed("kiosk")),
                 duration_ms: Some((i % 90_000) as u32),
                 producer_id: Some(Cow::Borrowed("e2e-bench")),
@@ -332,6 +468,14 @@ fn main() {
         "CPU s/Mev",
         "peak RSS"
     );
+    let mut catch_up_report = serde_json::Value::Null;
+    if let Some(n) = arg(&args, "--catch-up").and_then(|s| s.parse::<u64>().ok()) {
+        let (rate, cpu, rss) = catch_up(&brokers, n, partitions, encoding, &catalog);
+        println!(
+            "catch-up: ingest alone applied a backlog of {n} events at {rate:.0} events/s, {cpu:.2} CPU s per million, peak RSS {rss:.0} MiB"
+        );
+        catch_up_report = serde_json::json!({ "events": n, "events_per_sec": rate, "cpu_secs_per_million": cpu, "peak_rss_mib": rss });
+    }
     let mut steps = Vec::new();
     for rate in rates {
         let s = run_step(&brokers, rate, secs, partitions, encoding, &catalog);
@@ -362,7 +506,7 @@ fn main() {
             break;
         }
     }
-    let report = serde_json::json!({ "broker": brokers, "partitions": partitions, "format": format!("{encoding:?}"), "step_secs": secs, "cores": cores, "cpu": machine, "steps": steps });
+    let report = serde_json::json!({ "broker": brokers, "partitions": partitions, "format": format!("{encoding:?}"), "step_secs": secs, "cores": cores, "cpu": machine, "catch_up": catch_up_report, "steps": steps });
     match std::fs::write(&json_out, format!("{report:#}\n")) {
         Ok(()) => println!("wrote {json_out}"),
         Err(e) => eprintln!("writing {json_out}: {e}"),
