@@ -12,6 +12,7 @@ use motstream_ingest::{Health, IngestConfig};
 use tokio::sync::watch;
 use tracing::{error, info};
 
+use crate::alert_feed::AlertFeed;
 use crate::config::ServiceConfig;
 use crate::state::AggregatorState;
 
@@ -34,6 +35,8 @@ pub struct Service {
     pub http_addr: SocketAddr,
     pub health: Arc<Health>,
     pub state: Arc<AggregatorState>,
+    /// Alert transitions, for the gRPC API, the exporter and the CLI.
+    pub alerts: Arc<AlertFeed>,
     stop_ingest: Arc<AtomicBool>,
     stop_http: watch::Sender<bool>,
     ingest: Option<std::thread::JoinHandle<Result<(), motstream_ingest::IngestError>>>,
@@ -108,6 +111,7 @@ impl Service {
             http_addr,
             health,
             state,
+            alerts: Arc::new(AlertFeed::default()),
             stop_ingest,
             stop_http,
             ingest: Some(ingest),

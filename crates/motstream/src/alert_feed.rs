@@ -1,0 +1,198 @@
+//! Where alert transitions meet the rest of the service. The alert engine publishes every
+//! transition here; the gRPC API (`WatchAlerts`, `ListAlerts`, a MOT's alert state), the
+//! exporter (alert state gauges) and the CLI read from here. It keeps the currently active
+//! alerts, a bounded history, and a broadcast channel whose bounded buffer means a slow
+//! subscriber lags (and is told so) instead of growing memory.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::broadcast;
+
+/// An alert's state after a transition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AlertState {
+    /// The condition holds but not yet for the rule's for-duration.
+    Pending,
+    /// The owner is being alerted.
+    Firing,
+    /// The condition cleared (or never lasted long enough); the episode is over.
+    Resolved,
+}
+
+impl AlertState {
+    /// The wire name: `pending`, `firing` or `resolved`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Firing => "firing",
+            Self::Resolved => "resolved",
+        }
+    }
+}
+
+/// One change of one alert's state, with everything an owner needs to act on it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertTransition {
+    /// Stable for one episode of one (MOT, rule): the same from pending to resolved.
+    pub alert_id: String,
+    /// The rule's name, e.g. `SmotoBurnPage`.
+    pub alertname: String,
+    /// `page` or `ticket`.
+    pub severity: String,
+    pub experience_id: String,
+    pub mot_id: String,
+    pub owner: String,
+    pub team: String,
+    pub state: AlertState,
+    /// When the transition happened, ms since the Unix epoch.
+    pub at_ms: i64,
+    /// SMOTO rate, target, burn rates, budget left, top reasons, channel, runbook, dashboard.
+    pub annotations: BTreeMap<String, String>,
+}
+
+struct Inner {
+    /// Pending and firing alerts by alert id.
+    active: BTreeMap<String, Arc<AlertTransition>>,
+    /// The newest transitions, oldest first.
+    history: VecDeque<Arc<AlertTransition>>,
+}
+
+/// The service-wide alert feed. Cheap to share behind an `Arc`.
+pub struct AlertFeed {
+    inner: Mutex<Inner>,
+    history_cap: usize,
+    tx: broadcast::Sender<Arc<AlertTransition>>,
+}
+
+impl std::fmt::Debug for AlertFeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlertFeed")
+            .field("history_cap", &self.history_cap)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AlertFeed {
+    /// A feed keeping `history_cap` transitions and buffering `subscriber_buffer` per
+    /// subscriber before that subscriber lags.
+    pub fn new(history_cap: usize, subscriber_buffer: usize) -> Self {
+        let (tx, _) = broadcast::channel(subscriber_buffer.max(1));
+        Self {
+            inner: Mutex::new(Inner {
+                active: BTreeMap::new(),
+                history: VecDeque::with_capacity(history_cap.min(4096)),
+            }),
+            history_cap: history_cap.max(1),
+            tx,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves plain data behind, still consistent.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records a transition and sends it to every subscriber.
+    pub fn publish(&self, t: AlertTransition) {
+        let t = Arc::new(t);
+        {
+            let mut g = self.lock();
+            match t.state {
+                AlertState::Pending | AlertState::Firing => {
+                    g.active.insert(t.alert_id.clone(), Arc::clone(&t));
+                }
+                AlertState::Resolved => {
+                    g.active.remove(&t.alert_id);
+                }
+            }
+            if g.history.len() == self.history_cap {
+                g.history.pop_front();
+            }
+            g.history.push_back(Arc::clone(&t));
+        }
+        // No subscribers is not an error.
+        let _ = self.tx.send(t);
+    }
+
+    /// A stream of transitions published from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<AlertTransition>> {
+        self.tx.subscribe()
+    }
+
+    /// The pending and firing alerts.
+    pub fn active(&self) -> Vec<Arc<AlertTransition>> {
+        self.lock().active.values().cloned().collect()
+    }
+
+    /// Up to `limit` of the newest transitions that `keep` accepts, newest first.
+    pub fn history(
+        &self,
+        limit: usize,
+        keep: impl Fn(&AlertTransition) -> bool,
+    ) -> Vec<Arc<AlertTransition>> {
+        self.lock()
+            .history
+            .iter()
+            .rev()
+            .filter(|t| keep(t))
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+
+    /// A MOT's most severe active state (firing over pending), if any alert of it is active.
+    pub fn mot_state(&self, mot_id: &str) -> Option<AlertState> {
+        self.lock()
+            .active
+            .values()
+            .filter(|t| t.mot_id == mot_id)
+            .map(|t| t.state)
+            .max()
+    }
+}
+
+impl Default for AlertFeed {
+    fn default() -> Self {
+        Self::new(10_000, 1_024)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(id: &str, mot: &str, state: AlertState, at_ms: i64) -> AlertTransition {
+        AlertTransition {
+            alert_id: id.into(),
+            alertname: "SmotoBurnPage".into(),
+            severity: "page".into(),
+            experience_id: "x".into(),
+            mot_id: mot.into(),
+            owner: "o".into(),
+            team: "t".into(),
+            state,
+            at_ms,
+            annotations: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn active_follows_transitions_and_history_is_bounded() {
+        let feed = AlertFeed::new(2, 8);
+        let mut rx = feed.subscribe();
+        feed.publish(t("a", "bag-drop", AlertState::Pending, 1));
+        feed.publish(t("a", "bag-drop", AlertState::Firing, 2));
+        assert_eq!(feed.mot_state("bag-drop"), Some(AlertState::Firing));
+        feed.publish(t("a", "bag-drop", AlertState::Resolved, 3));
+        assert_eq!(feed.mot_state("bag-drop"), None);
+        assert!(feed.active().is_empty());
+        let h = feed.history(10, |_| true);
+        assert_eq!(
+            h.iter().map(|t| t.at_ms).collect::<Vec<_>>(),
+            vec![3, 2],
+            "newest first, capped at 2"
+        );
+        assert_eq!(rx.try_recv().map(|t| t.at_ms).ok(), Some(1));
+    }
+}
