@@ -52,13 +52,9 @@ impl ServiceProcess {
         let log = std::env::temp_dir().join(format!("{name}.log"));
         let out = std::fs::File::create(&log).expect("log file");
         let child = Command::new(binary())
-            .args([
-                "--log-format",
-                "json",
-                "run",
-                "--brokers",
-                &super::brokers(),
-            ])
+            // By environment: the binary rejects top-level flags before a subcommand.
+            .env("MOTSTREAM_LOG_FORMAT", "json")
+            .args(["run", "--brokers", &super::brokers()])
             .args([
                 "--metrics-listen",
                 &http.to_string(),

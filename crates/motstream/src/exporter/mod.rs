@@ -71,6 +71,7 @@ pub fn recorder() -> anyhow::Result<PrometheusHandle> {
         .map(|b| b.idle_timeout(MetricKindMask::GAUGE, Some(IDLE_GAUGE)))
         .and_then(PrometheusBuilder::install_recorder)
         .map_err(|e| anyhow::anyhow!("installing the Prometheus metrics recorder: {e}"))?;
+    motstream_ingest::register_metrics();
     *h = Some(handle.clone());
     Ok(handle)
 }
@@ -133,7 +134,10 @@ async fn metrics(State(e): State<Arc<Exporter>>) -> Response {
     // Rendering reads every partition: off the async workers.
     match tokio::task::spawn_blocking(move || e.render(crate::now_ms())).await {
         Ok(body) => (
-            [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
             body,
         )
             .into_response(),

@@ -191,7 +191,9 @@ fn live_counters(t: &mut Text, cat: &Catalog, labels: &[[(&str, &str); 4]], live
 fn windowed(
     t: &mut Text,
     cat: &Catalog,
-    labels: &[[(&str, &str); 4]], statuses: &[(&str, Vec<ExperienceStatus>)]) {
+    labels: &[[(&str, &str); 4]],
+    statuses: &[(&str, Vec<ExperienceStatus>)],
+) {
     type Pick = fn(&motstream_window::MotStatus) -> Option<f64>;
     let families: [(&str, &str, Pick); 4] = [
         (
@@ -283,7 +285,10 @@ fn alert_state(t: &mut Text, cat: &Catalog, labels: &[[(&str, &str); 4]], alerts
         else {
             continue;
         };
-        let extra = [("alertname", a.alertname.as_str()), ("severity", a.severity.as_str())];
+        let extra = [
+            ("alertname", a.alertname.as_str()),
+            ("severity", a.severity.as_str()),
+        ];
         t.int(name, l, &extra, v);
     }
 }
@@ -328,7 +333,8 @@ fn breakdowns(t: &mut Text, state: &AggregatorState, labels: &[[(&str, &str); 4]
     for (i, l) in labels.iter().enumerate() {
         let mut v: Vec<(&String, &u64)> = reasons[i].iter().collect();
         v.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
-        let rest: u64 = v.iter().skip(TOP_REASONS).map(|(_, c)| **c).sum::<u64>() + other_reasons[i];
+        let rest: u64 =
+            v.iter().skip(TOP_REASONS).map(|(_, c)| **c).sum::<u64>() + other_reasons[i];
         for (r, c) in v.into_iter().take(TOP_REASONS) {
             t.int(name, l, &[w[0], ("reason", r)], *c);
         }
@@ -344,8 +350,18 @@ fn breakdowns(t: &mut Text, state: &AggregatorState, labels: &[[(&str, &str); 4]
     );
     for (i, l) in labels.iter().enumerate() {
         for (ch, c) in &channels[i] {
-            t.int(name, l, &[w[0], ("channel", ch), ("outcome", "success")], c.successes);
-            t.int(name, l, &[w[0], ("channel", ch), ("outcome", "failure")], c.failures);
+            t.int(
+                name,
+                l,
+                &[w[0], ("channel", ch), ("outcome", "success")],
+                c.successes,
+            );
+            t.int(
+                name,
+                l,
+                &[w[0], ("channel", ch), ("outcome", "failure")],
+                c.failures,
+            );
         }
     }
 }
@@ -374,7 +390,12 @@ fn unidentified(t: &mut Text, state: &AggregatorState, live: Option<&LiveSnapsho
         "gauge",
         "Interactions held in the window state per undeclared MOT id (top twenty, then _overflow).",
     );
-    let rest: u64 = report.mots.iter().skip(TOP_UNIDENTIFIED).map(|u| u.count).sum::<u64>()
+    let rest: u64 = report
+        .mots
+        .iter()
+        .skip(TOP_UNIDENTIFIED)
+        .map(|u| u.count)
+        .sum::<u64>()
         + report.overflow;
     let none: &Labels<'_> = &[];
     for u in report.mots.iter().take(TOP_UNIDENTIFIED) {

@@ -23,7 +23,12 @@ pub(crate) fn render(t: &mut Text, state: &AggregatorState, health: &Health) {
         "gauge",
         "Partitions held by this instance, live or being rebuilt by replay.",
     );
-    t.int(name, &[], &[("state", "live")], parts.len() as u64 - rebuilding);
+    t.int(
+        name,
+        &[],
+        &[("state", "live")],
+        parts.len() as u64 - rebuilding,
+    );
     t.int(name, &[], &[("state", "rebuilding")], rebuilding);
 
     let name = "motstream_journeys_open";
@@ -53,10 +58,5 @@ pub(crate) fn render(t: &mut Text, state: &AggregatorState, health: &Health) {
 
     let name = "motstream_build_info";
     t.family(name, "gauge", "The running version, always 1.");
-    t.int(
-        name,
-        &[("version", env!("CARGO_PKG_VERSION"))],
-        &[],
-        1,
-    );
+    t.int(name, &[("version", env!("CARGO_PKG_VERSION"))], &[], 1);
 }
