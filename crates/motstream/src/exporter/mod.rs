@@ -154,3 +154,6 @@ pub fn router(exporter: Arc<Exporter>) -> Router {
         .route("/metrics", get(metrics))
         .with_state(exporter)
 }
+
+#[cfg(test)]
+mod tests;
