@@ -28,7 +28,7 @@ fn event(mot: &str, ok: bool, ms: u32, channel: &str) -> InteractionEvent<'stati
         } else {
             Outcome::Failure
         },
-        failure_reason: (!ok).then(|| Cow::Borrowed("kiosk-offline")),
+        failure_reason: (!ok).then_some(Cow::Borrowed("kiosk-offline")),
         channel: Some(Cow::Owned(channel.to_owned())),
         duration_ms: Some(ms),
         producer_id: None,
