@@ -4,7 +4,11 @@
 //!
 //! cargo bench -p motstream-benches --bench e2e -- --brokers 127.0.0.1:PORT \
 //!     [--rates 50000,100000,200000,300000,400000] [--step-secs 20] [--partitions 4] \
-//!     [--format proto|json] [--json target/e2e.json] [--catch-up 2000000]
+//!     [--format proto|json] [--json target/e2e.json] [--catch-up 2000000] [--no-exporter]
+//!
+//! The Prometheus exporter is on as in the service (live counters kept per event, the
+//! recorder installed, `/metrics` rendered by a scraper thread once a second); `--no-exporter`
+//! turns all of that off, to measure what the exporter costs.
 //!
 //! Freshness is the time from an event's production (its event time is set when it is sent)
 //! to its being applied to the aggregator. CPU is the whole benchmark process (producer,
@@ -32,6 +36,53 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use serde::Serialize;
+
+/// Whether the exporter is on (see the top of the file).
+static EXPORTER: AtomicBool = AtomicBool::new(true);
+
+fn service_config(brokers: &str) -> ServiceConfig {
+    ServiceConfig {
+        exporter: EXPORTER.load(Ordering::Relaxed),
+        ..ServiceConfig::for_brokers(brokers)
+    }
+}
+
+/// With the exporter on: renders the whole /metrics page once a second (a scrape interval
+/// shorter than Prometheus' usual 15 s) until `stop`; returns (scrapes, bytes of the last).
+fn scraper(
+    state: &Arc<AggregatorState>,
+    health: &Arc<Health>,
+    stop: &Arc<AtomicBool>,
+) -> Option<std::thread::JoinHandle<(u64, usize)>> {
+    if !EXPORTER.load(Ordering::Relaxed) {
+        return None;
+    }
+    let exporter = motstream::exporter::Exporter::new(
+        motstream::exporter::recorder().expect("the Prometheus recorder"),
+        Arc::clone(state),
+        Arc::new(motstream::alert_feed::AlertFeed::default()),
+        Arc::clone(health),
+        Duration::from_secs(3 * 86_400),
+    );
+    let stop = Arc::clone(stop);
+    Some(std::thread::spawn(move || {
+        let (mut n, mut bytes) = (0, 0);
+        while !stop.load(Ordering::Acquire) {
+            bytes = exporter.render(now_ms()).len();
+            n += 1;
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        (n, bytes)
+    }))
+}
+
+fn report_scrapes(s: Option<std::thread::JoinHandle<(u64, usize)>>) {
+    match s.map(|h| h.join()) {
+        Some(Ok((n, bytes))) => eprintln!("exporter: on, {n} renders of /metrics ({bytes} bytes)"),
+        Some(Err(_)) => eprintln!("exporter: the scraper thread panicked"),
+        None => eprintln!("exporter: off"),
+    }
+}
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -194,7 +245,7 @@ fn catch_up(
         .flush(Duration::from_secs(120))
         .expect("backlog produced");
     drop(producer);
-    let cfg = ServiceConfig::for_brokers(brokers);
+    let cfg = service_config(brokers);
     let sink = Arc::new(Measured {
         inner: Arc::new(
             AggregatorState::new(Arc::clone(catalog), &cfg)
@@ -206,6 +257,8 @@ fn catch_up(
         applied: AtomicU64::new(0),
     });
     let stop = Arc::new(AtomicBool::new(false));
+    let health = Arc::new(Health::default());
+    let scrapes = scraper(&sink.inner, &health, &stop);
     let cpu0 = cpu_secs();
     let start = Instant::now();
     let ingest = {
@@ -226,9 +279,8 @@ fn catch_up(
             Arc::clone(&sink) as Arc<dyn Sink>,
             Arc::clone(&stop),
         );
-        std::thread::spawn(move || {
-            motstream_ingest::run(&ic, catalog, sink, Arc::new(Health::default()), stop)
-        })
+        let health = Arc::clone(&health);
+        std::thread::spawn(move || motstream_ingest::run(&ic, catalog, sink, health, stop))
     };
     // Timed from the first applied event, so group joining is not counted.
     let mut first: Option<(Instant, f64)> = None;
@@ -254,6 +306,7 @@ fn catch_up(
     let cpu = cpu_secs() - c0;
     stop.store(true, Ordering::Release);
     let _ = ingest.join();
+    report_scrapes(scrapes);
     (
         applied as f64 / secs,
         cpu / (applied as f64 / 1e6),
@@ -273,7 +326,7 @@ fn run_step(
     let (topic, dlq) = (format!("{tag}-events"), format!("{tag}-dlq"));
     create_topic(brokers, &topic, partitions);
     create_topic(brokers, &dlq, 1);
-    let cfg = ServiceConfig::for_brokers(brokers);
+    let cfg = service_config(brokers);
     let sink = Arc::new(Measured {
         inner: Arc::new(
             AggregatorState::new(Arc::clone(catalog), &cfg)
@@ -286,6 +339,7 @@ fn run_step(
     });
     let health = Arc::new(Health::default());
     let stop = Arc::new(AtomicBool::new(false));
+    let scrapes = scraper(&sink.inner, &health, &stop);
     let ingest = {
         let ic = IngestConfig {
             brokers: brokers.to_owned(),
@@ -405,6 +459,7 @@ fn run_step(
         .unwrap_or_default();
     stop.store(true, Ordering::Release);
     let _ = ingest.join();
+    report_scrapes(scrapes);
     Step {
         offered_per_sec: rate,
         produced_per_sec: sent as f64 / produced_secs,
@@ -444,6 +499,8 @@ fn main() {
         _ => Encoding::Protobuf,
     };
     let json_out = arg(&args, "--json").unwrap_or_else(|| "target/e2e.json".into());
+    let exporter = !args.iter().any(|a| a == "--no-exporter");
+    EXPORTER.store(exporter, Ordering::Relaxed);
     let catalog = Arc::new(motstream_benches::airline_catalog());
     let machine = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -455,7 +512,8 @@ fn main() {
         .unwrap_or_default();
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
-        "motstream e2e: broker {brokers}, {partitions} partitions, {encoding:?}, {secs} s per step, {cores} cores ({machine})"
+        "motstream e2e: broker {brokers}, {partitions} partitions, {encoding:?}, {secs} s per step, {cores} cores ({machine}), exporter {}",
+        if exporter { "on" } else { "off" }
     );
     println!(
         "{:>10} {:>11} {:>11} {:>9} {:>9} {:>9} {:>12} {:>9}",
@@ -506,7 +564,7 @@ fn main() {
             break;
         }
     }
-    let report = serde_json::json!({ "broker": brokers, "partitions": partitions, "format": format!("{encoding:?}"), "step_secs": secs, "cores": cores, "cpu": machine, "catch_up": catch_up_report, "steps": steps });
+    let report = serde_json::json!({ "exporter": exporter, "broker": brokers, "partitions": partitions, "format": format!("{encoding:?}"), "step_secs": secs, "cores": cores, "cpu": machine, "catch_up": catch_up_report, "steps": steps });
     match std::fs::write(&json_out, format!("{report:#}\n")) {
         Ok(()) => println!("wrote {json_out}"),
         Err(e) => eprintln!("writing {json_out}: {e}"),

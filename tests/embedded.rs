@@ -7,6 +7,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use motstream_tests::prometheus::http_text;
 use motstream_tests::service::{binary, free_port, http_get};
 
 #[test]
@@ -77,6 +78,16 @@ fn no_argument_default_shows_every_mot_an_sco_rate_and_the_scripted_incident() {
             break;
         }
     }
+    // The default serves Prometheus metrics too, with every MOT's counters.
+    let (code, page) = http_text(addr, "/metrics").expect("GET /metrics");
+    assert_eq!(code, 200, "{page}");
+    for mot in &mots_with_traffic {
+        assert!(
+            page.contains(&format!("mot=\"{mot}\""))
+                && page.contains("motstream_mot_interactions_total{"),
+            "/metrics lacks {mot}:\n{page}"
+        );
+    }
     let _ = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status();
@@ -90,7 +101,7 @@ fn no_argument_default_shows_every_mot_an_sco_rate_and_the_scripted_incident() {
     std::io::Read::read_to_string(child.stdout.as_mut().expect("stdout"), &mut out)
         .expect("stdout");
     assert!(
-        out.contains("broker") && out.contains("kcat -P"),
+        out.contains("broker") && out.contains("kcat -P") && out.contains("/metrics"),
         "it prints the broker and how to add events:\n{out}"
     );
 }

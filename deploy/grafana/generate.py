@@ -680,26 +680,27 @@ def mot():
             w=8, unit="s", description="Duration quantiles of the MOT's interactions. A success slower than the SMOTO's max duration counts as a failure (reason too_slow).",
         ),
         timeseries(
-            "Failures by reason",
-            targets((f"sum by (reason) (rate(motstream_mot_failures_by_reason_total{{{s}}}[$__rate_interval]))", "{{reason}}")),
-            w=8, unit="reqps", stack=True,
-            description="Moments of misery per second by failure reason; _other gathers reasons beyond the exporter's cap, too_slow the SMOTO duration limit.",
+            "Failures by reason (last hour)",
+            targets((f'sum by (reason) (motstream_mot_failure_reasons{{{s}, window="1h"}})', "{{reason}}")),
+            w=8, stack=True,
+            description="Moments of misery over the trailing hour by failure reason (top ten per MOT; _other for the rest; too_slow is the SMOTO duration limit).",
         ),
         bargauge(
-            "Top failure reasons (dashboard range)",
-            targets((f"topk(10, sum by (reason) (increase(motstream_mot_failures_by_reason_total{{{s}}}[$__range])))", "{{reason}}")),
+            "Top failure reasons (last hour)",
+            targets((f'topk(10, sum by (reason) (motstream_mot_failure_reasons{{{s}, window="1h"}}))', "{{reason}}"), instant=True),
             w=8, decimals=0, thr=thresholds("orange"),
         ),
         timeseries(
-            "Interactions by channel",
-            targets((f"sum by (channel, outcome) (rate(motstream_mot_interactions_by_channel_total{{{s}}}[$__rate_interval]))", "{{channel}} {{outcome}}")),
-            unit="reqps", stack=True,
+            "Interactions by channel (last hour)",
+            targets((f'sum by (channel, outcome) (motstream_mot_channel_interactions{{{s}, window="1h"}})', "{{channel}} {{outcome}}")),
+            stack=True,
+            description="Interactions over the trailing hour by channel (the channels the catalog declares for the MOT; _other for the rest).",
         ),
         timeseries(
-            "SMOTO rate by channel",
+            "SMOTO rate by channel (last hour)",
             targets((
-                f'sum by (channel) (rate(motstream_mot_interactions_by_channel_total{{{s}, outcome="success"}}[$__rate_interval]))'
-                f" / sum by (channel) (rate(motstream_mot_interactions_by_channel_total{{{s}}}[$__rate_interval]))",
+                f'sum by (channel) (motstream_mot_channel_interactions{{{s}, window="1h", outcome="success"}})'
+                f' / (sum by (channel) (motstream_mot_channel_interactions{{{s}, window="1h"}}) > 0)',
                 "{{channel}}",
             )),
             unit="percentunit", max_=1,
@@ -772,8 +773,8 @@ def pipeline():
         timeseries("Late events by MOT", targets(("topk(10, sum by (experience, mot) (rate(motstream_mot_late_events_total[$__rate_interval])))", "{{experience}}/{{mot}}")), unit="reqps",
                    description="Events later than the allowed lateness: counted, not applied."),
         timeseries("Unidentified MOT ids", targets(
-            ("topk(10, sum by (mot) (rate(motstream_unidentified_mot_interactions_total[$__rate_interval])))", "{{mot}}"),
-        ), unit="reqps", description="Events for MOT ids the catalog does not declare (capped; _overflow beyond the cap)."),
+            ("topk(10, sum by (mot) (motstream_unidentified_mot_interactions))", "{{mot}}"),
+        ), description="Interactions held in the windows for MOT ids the catalog does not declare (top twenty per instance; _overflow beyond)."),
         table("Pipeline alerts firing", targets('ALERTS{alertstate="firing", team="motstream-platform"}', instant=True), w=12, h=7, merge=False,
               exclude=["Value", "__name__", "alertstate", "source"],
               rename={"alertname": "Alert", "severity": "Severity", "instance": "Instance", "team": "Team"}),

@@ -23,6 +23,7 @@ mod sink;
 
 pub use consumer::{IngestConfig, IngestError, run};
 pub use health::{Health, HealthReport, PartitionReport};
+pub use metrics::register as register_metrics;
 pub use sink::{PartitionKey, Sink};
 
 /// Headers added to every dead-letter message, beside the original ones.

@@ -48,3 +48,13 @@ pub(crate) fn describe() {
         "Events dropped as duplicates of a recent event id."
     );
 }
+
+/// Describes every metric and creates the unlabelled counters at zero, so that a scrape shows
+/// them (and `rate()` over them works) before their first event. Call once the process's
+/// recorder is installed; calling it again changes nothing.
+pub fn register() {
+    describe();
+    for c in [EVENTS, BYTES, REPLAYED, DLQ_FAILURES, COMMITS, DUPLICATES] {
+        metrics::counter!(c).increment(0);
+    }
+}

@@ -9,6 +9,7 @@ use dashmap::DashMap;
 use crate::aggregate::{ExperienceAggregate, MotAggregate};
 use crate::config::{Layout, WindowConfig};
 use crate::error::{ConfigError, QueryError};
+use crate::live::{LiveSnapshot, LiveTotals};
 use crate::partition::{PartitionId, PartitionState, Shared};
 use crate::plan::WindowPlan;
 use crate::state::full_mot_bytes;
@@ -48,6 +49,9 @@ pub struct Aggregator {
     partitions: DashMap<PartitionId, Arc<PartitionState>>,
     /// For partitions being rebuilt: the MOTs their previous incarnation held.
     previous: DashMap<PartitionId, Vec<MotIdx>>,
+    /// Live counters per partition id, never removed (see [`crate::live`]); `None` unless
+    /// [`Aggregator::with_live_totals`] asked for them.
+    live: Option<DashMap<PartitionId, Arc<LiveTotals>>>,
 }
 
 /// Aggregates of one query, all read with the same (possibly coarsened) plan.
@@ -67,7 +71,38 @@ impl Aggregator {
             shared: Arc::new(Shared { layout, topology }),
             partitions: DashMap::new(),
             previous: DashMap::new(),
+            live: None,
         })
+    }
+
+    /// Also keeps cumulative counters of live-applied events per partition id, for exporters
+    /// that need monotonic counters ([`Aggregator::live_snapshot`]). Costs a few relaxed stores
+    /// per event.
+    pub fn with_live_totals(mut self) -> Self {
+        self.live = Some(DashMap::new());
+        self
+    }
+
+    fn new_state(&self, id: PartitionId, warming: bool) -> PartitionState {
+        let live = self.live.as_ref().map(|m| {
+            let topo = &self.shared.topology;
+            Arc::clone(&m.entry(id).or_insert_with(|| {
+                Arc::new(LiveTotals::new(topo.mot_count(), topo.experience_count()))
+            }))
+        });
+        PartitionState::new(id, Arc::clone(&self.shared), warming, live)
+    }
+
+    /// Live-applied counters summed over every partition this aggregator has held, by MOT and
+    /// experience index; `None` without [`Aggregator::with_live_totals`]. Never decreases.
+    pub fn live_snapshot(&self) -> Option<LiveSnapshot> {
+        let map = self.live.as_ref()?;
+        let topo = &self.shared.topology;
+        let mut out = LiveSnapshot::new(topo.mot_count(), topo.experience_count());
+        for t in map.iter() {
+            t.value().add_into(&mut out);
+        }
+        Some(out)
     }
 
     /// The topology.
@@ -83,9 +118,10 @@ impl Aggregator {
     /// The partition's state, created empty (not warming) if absent.
     pub fn partition(&self, id: PartitionId) -> Arc<PartitionState> {
         Arc::clone(
-            &self.partitions.entry(id).or_insert_with(|| {
-                Arc::new(PartitionState::new(id, Arc::clone(&self.shared), false))
-            }),
+            &self
+                .partitions
+                .entry(id)
+                .or_insert_with(|| Arc::new(self.new_state(id, false))),
         )
     }
 
@@ -120,7 +156,7 @@ impl Aggregator {
     /// lateness)`); call [`Aggregator::finish_rebuild`] once caught up. The MOTs the old
     /// state held are reported as warming meanwhile.
     pub fn begin_rebuild(&self, id: PartitionId) -> Arc<PartitionState> {
-        let fresh = Arc::new(PartitionState::new(id, Arc::clone(&self.shared), true));
+        let fresh = Arc::new(self.new_state(id, true));
         if let Some(old) = self.partitions.insert(id, Arc::clone(&fresh)) {
             let mut mots = old.mots_with_state();
             if let Some(prev) = self.previous.get(&id) {

@@ -50,6 +50,7 @@ mod head;
 mod histogram;
 mod journey;
 mod labels;
+mod live;
 mod observation;
 mod partition;
 mod plan;
@@ -69,6 +70,7 @@ pub use histogram::{
 };
 pub use journey::{ExpireReport, JourneyView};
 pub use labels::LABEL_SLOTS;
+pub use live::{DURATION_BOUNDS_MS, LiveExperienceCounts, LiveMotCounts, LiveSnapshot, MPS_BOUNDS};
 pub use observation::{Applied, MotKey, Observation};
 pub use partition::{PartitionId, PartitionState, PartitionStats};
 pub use plan::{Span, WindowPlan};

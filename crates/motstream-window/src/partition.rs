@@ -22,6 +22,7 @@ use crate::hash::hash_str;
 use crate::head::{ExpHead, MotHead};
 use crate::journey::JourneyView;
 use crate::labels::LabelTable;
+use crate::live::LiveTotals;
 use crate::plan::WindowPlan;
 use crate::state::{ExpState, MotState, read_exp_counters, read_mot_counts};
 use crate::topology::{ExpIdx, MotIdx, Topology};
@@ -98,6 +99,9 @@ pub struct PartitionState {
     pub(crate) watermark: AtomicI64,
     warming: AtomicBool,
     pub(crate) stats: Stats,
+    /// Counters of live-applied events, shared by every incarnation of this partition id
+    /// (see [`crate::live`]); `None` when the aggregator keeps none.
+    pub(crate) live: Option<Arc<LiveTotals>>,
     /// A std mutex, not a lock-free scheme: it is taken once per batch by the partition's
     /// one consumer, so it is uncontended, and it lets the writer keep plain (non-atomic)
     /// state: cursors, interners, the journey table. Readers never take it (except
@@ -116,7 +120,12 @@ impl fmt::Debug for PartitionState {
 }
 
 impl PartitionState {
-    pub(crate) fn new(id: PartitionId, shared: Arc<Shared>, warming: bool) -> Self {
+    pub(crate) fn new(
+        id: PartitionId,
+        shared: Arc<Shared>,
+        warming: bool,
+        live: Option<Arc<LiveTotals>>,
+    ) -> Self {
         let c = &shared.layout.config;
         let writer = WriterState::new(&shared.layout);
         Self {
@@ -139,6 +148,7 @@ impl PartitionState {
             watermark: AtomicI64::new(NO_WATERMARK),
             warming: AtomicBool::new(warming),
             stats: Stats::default(),
+            live,
             writer: Mutex::new(writer),
             shared,
         }
@@ -243,6 +253,17 @@ impl PartitionState {
             + self.channels.memory_bytes()
             + self.unidentified.memory_bytes()
             + journeys
+    }
+
+    /// The live counters to write for the next events: `None` while the partition is being
+    /// rebuilt (replayed events were counted when first applied live) or when none are kept.
+    #[inline]
+    pub(crate) fn live_totals(&self) -> Option<&LiveTotals> {
+        if self.is_warming() {
+            None
+        } else {
+            self.live.as_deref()
+        }
     }
 
     pub(crate) fn unidentified(&self) -> &UnidentifiedTable {

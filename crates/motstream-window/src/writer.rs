@@ -126,6 +126,7 @@ impl<'a> PartitionWriter<'a> {
         let w = &mut *self.w;
         let t = obs.event_time_ms;
         let future = t > now_ms.saturating_add(l.skew_ms);
+        let live = p.live_totals();
         let idx = match obs.mot {
             MotKey::Known(m) => m,
             MotKey::Unidentified(id) => {
@@ -134,6 +135,9 @@ impl<'a> PartitionWriter<'a> {
                     return Applied::RejectedFuture;
                 }
                 inc(&p.stats.unidentified);
+                if let Some(lt) = live {
+                    lt.unidentified();
+                }
                 p.unidentified
                     .record(&mut w.unidentified, id, t, obs.channel);
                 return Applied::Unidentified;
@@ -150,6 +154,9 @@ impl<'a> PartitionWriter<'a> {
             let at = if wm != NO_WATERMARK { wm } else { now_ms };
             let mot = cell.get_or_init(|| Box::new(MotState::new(l, at)));
             w.count_rejected(l, mot, at, future);
+            if let Some(lt) = live {
+                lt.rejected(idx.0 as usize, future);
+            }
             inc(if future {
                 &p.stats.rejected_future
             } else {
@@ -195,8 +202,15 @@ impl<'a> PartitionWriter<'a> {
             // event is never dropped silently).
             let mot = cell.get_or_init(|| Box::new(MotState::new(l, t)));
             w.count_rejected(l, mot, if wm != NO_WATERMARK { wm } else { t }, false);
+            if let Some(lt) = live {
+                lt.rejected(idx.0 as usize, false);
+            }
             inc(&p.stats.late);
             return Applied::Late;
+        }
+
+        if let Some(lt) = live {
+            lt.interaction(idx.0 as usize, obs.success, obs.duration_ms);
         }
 
         if !obs.success {
@@ -291,6 +305,9 @@ impl<'a> PartitionWriter<'a> {
             inc(&p.stats.journeys_overflow);
             return;
         }
+        if let Some(lt) = p.live_totals() {
+            lt.journey(exp.0 as usize, step.started, step.completed);
+        }
         if step.started {
             inc(&p.stats.journeys_started);
             // Relaxed: a standalone gauge.
@@ -331,7 +348,11 @@ impl<'a> PartitionWriter<'a> {
             (true, false) => wm.max(wall),
             (false, false) => wall,
         };
+        let live = p.live_totals();
         let report = self.w.journeys.expire(clock, |exp, at_ms| {
+            if let Some(lt) = live {
+                lt.abandoned(exp as usize, 1);
+            }
             if let Some(cell) = p.exps.get(exp as usize) {
                 let e = cell.get_or_init(|| Box::new(ExpState::new(l, at_ms)));
                 for tier in &l.counter {

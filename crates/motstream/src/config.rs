@@ -69,6 +69,10 @@ pub struct ServiceArgs {
     /// emitters without idempotent producers); unset: off.
     #[arg(long, env = "MOTSTREAM_DEDUP_WINDOW", value_parser = duration)]
     pub dedup_window: Option<Duration>,
+    /// Serve Prometheus /metrics with per-MOT series [default: true]. `false` also stops
+    /// keeping the exporter's per-event counters (for measuring what the exporter costs).
+    #[arg(long, env = "MOTSTREAM_EXPORTER")]
+    pub exporter: Option<bool>,
     /// Extra librdkafka property (repeatable), e.g. `security.protocol=SASL_SSL`; overrides the
     /// config file's `[kafka]` table key by key.
     #[arg(long = "kafka-property", env = "MOTSTREAM_KAFKA_PROPERTIES", value_delimiter = ',', value_parser = property)]
@@ -90,6 +94,7 @@ struct FileConfig {
     grpc_listen: Option<SocketAddr>,
     metrics_listen: Option<SocketAddr>,
     dedup_window: Option<String>,
+    exporter: Option<bool>,
     #[serde(default)]
     kafka: BTreeMap<String, String>,
 }
@@ -131,6 +136,8 @@ pub struct ServiceConfig {
     pub metrics_listen: SocketAddr,
     /// De-duplication window by event id; `None`: off.
     pub dedup_window: Option<Duration>,
+    /// Serve /metrics with per-MOT series, and keep the live counters they need.
+    pub exporter: bool,
     /// librdkafka properties passed through verbatim.
     pub kafka: BTreeMap<String, String>,
     /// Each setting's source, by key, for `config show` and start-up logs.
@@ -177,6 +184,7 @@ impl ServiceConfig {
             grpc_listen: ([127, 0, 0, 1], 50051).into(),
             metrics_listen: ([127, 0, 0, 1], 9464).into(),
             dedup_window: None,
+            exporter: true,
             kafka: BTreeMap::new(),
             sources: BTreeMap::new(),
         }
@@ -275,6 +283,7 @@ impl ServiceConfig {
                 dedup.map(Some),
                 d.dedup_window,
             ),
+            exporter: r.pick("exporter", args.exporter, file.exporter, d.exporter),
             kafka,
             sources: BTreeMap::new(),
         };
@@ -349,6 +358,7 @@ impl ServiceConfig {
                 |d| format!("{:?}", humantime::format_duration(d).to_string()),
             ),
         );
+        line("exporter", self.exporter.to_string());
         out.push_str(&format!("[kafka]  # {}\n", src("kafka_properties")));
         for (k, v) in &self.kafka {
             let secret = ["password", "secret", "key"].iter().any(|s| k.contains(s));

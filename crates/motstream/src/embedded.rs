@@ -102,6 +102,7 @@ pub fn run(mut cfg: ServiceConfig, demo: &DemoArgs) -> anyhow::Result<()> {
                 "\nmotstream is running on an embedded Kafka broker with simulated journeys ({} interactions/s).\n\
                  \n  broker     {bootstrap}   (topic {topic}, dead letters {dlq})\
                  \n  status     http://{http}/status?window=5m\
+                 \n  metrics    http://{http}/metrics   (Prometheus)\
                  \n  health     http://{http}/healthz   readiness http://{http}/readyz\
                  \n\nTry:\
                  \n  curl -s 'http://{http}/status?window=1m'\

@@ -90,6 +90,17 @@ pub async fn serve(
     status_source: Arc<dyn StatusSource>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    serve_with(addr, health, status_source, Router::new(), shutdown).await
+}
+
+/// [`serve`], with `extra` routes (e.g. the exporter's `/metrics`) on the same listener.
+pub async fn serve_with(
+    addr: SocketAddr,
+    health: Arc<Health>,
+    status_source: Arc<dyn StatusSource>,
+    extra: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let app = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -97,7 +108,8 @@ pub async fn serve(
         .with_state(AppState {
             health,
             status: status_source,
-        });
+        })
+        .merge(extra);
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|e| anyhow::anyhow!("binding the HTTP server to {addr}: {e}"))?;

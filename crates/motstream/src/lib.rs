@@ -6,6 +6,7 @@ pub mod catalog_cmd;
 pub mod cli;
 pub mod config;
 pub mod embedded;
+pub mod exporter;
 pub mod http;
 pub mod loadgen;
 pub mod logging;

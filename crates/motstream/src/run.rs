@@ -70,6 +70,20 @@ impl Service {
             dedup_window: cfg.dedup_window,
             dedup_capacity: 1_000_000,
         };
+        let alerts = Arc::new(AlertFeed::default());
+        // Installed before ingest starts, so that ingest's metric descriptions reach it.
+        let metrics_routes = if cfg.exporter {
+            let exporter = crate::exporter::Exporter::new(
+                crate::exporter::recorder()?,
+                Arc::clone(&state),
+                Arc::clone(&alerts),
+                Arc::clone(&health),
+                cfg.retention,
+            );
+            crate::exporter::router(Arc::new(exporter))
+        } else {
+            axum::Router::new()
+        };
         let stop_ingest = Arc::new(AtomicBool::new(false));
         let ingest = {
             let (catalog, sink, health, stop) = (
@@ -97,21 +111,22 @@ impl Service {
                 .context("starting the ingest thread")?
         };
         let (stop_http, mut rx) = watch::channel(false);
-        let (http_addr, http) = crate::http::serve(
+        let (http_addr, http) = crate::http::serve_with(
             cfg.metrics_listen,
             Arc::clone(&health),
             Arc::clone(&state) as Arc<dyn crate::http::StatusSource>,
+            metrics_routes,
             async move {
                 let _ = rx.wait_for(|stop| *stop).await;
             },
         )
         .await?;
-        info!(%http_addr, "HTTP status server listening (/healthz, /readyz, /status)");
+        info!(%http_addr, metrics = cfg.exporter, "HTTP status server listening (/healthz, /readyz, /status, /metrics)");
         Ok(Self {
             http_addr,
             health,
             state,
-            alerts: Arc::new(AlertFeed::default()),
+            alerts,
             stop_ingest,
             stop_http,
             ingest: Some(ingest),

@@ -81,6 +81,12 @@ impl AggregatorState {
             .context(
                 "retention and lateness (--retention, --lateness) do not fit the window tiers",
             )?;
+        // The exporter's monotonic counters (see motstream_window's `live` module).
+        let agg = if cfg.exporter {
+            agg.with_live_totals()
+        } else {
+            agg
+        };
         Ok(Self {
             catalog,
             agg,
