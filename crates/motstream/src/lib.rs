@@ -4,8 +4,10 @@
 pub mod alert_feed;
 pub mod catalog_cmd;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod embedded;
+pub mod grpc;
 pub mod http;
 pub mod loadgen;
 pub mod logging;
