@@ -264,11 +264,19 @@ pub async fn serve(
     let (reporter, health_service) = tonic_health::server::health_reporter();
     // NOT_SERVING until the first poll has seen ingest ready.
     reporter.set_service_status("", ServingStatus::NotServing).await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(motstream_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    // Both reflection versions: older tools (grpcurl < 1.9, grpcio's reflection client) ask
+    // v1alpha, newer ones v1.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(motstream_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection()
         .build_v1()
         .context("building the gRPC reflection service")?;
+    let reflection_v1alpha = reflection()
+        .build_v1alpha()
+        .context("building the gRPC reflection service (v1alpha)")?;
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|e| anyhow::anyhow!("grpc_listen: binding {}: {e}", settings.listen))?;
@@ -284,14 +292,16 @@ pub async fn serve(
     let router = match token {
         Some(want) => builder
             .add_service(health_service)
-            .add_service(reflection)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
             .add_service(tonic::service::interceptor::InterceptedService::new(
                 mot_query,
                 BearerCheck { want },
             )),
         None => builder
             .add_service(health_service)
-            .add_service(reflection)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
             .add_service(mot_query),
     };
     tokio::spawn(follow_health(reporter, health, stop.clone()));
