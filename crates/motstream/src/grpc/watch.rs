@@ -24,6 +24,9 @@ use tracing::{info, warn};
 use super::convert::{self, Deadline, Filter};
 use super::query::{ALERT_STATES, Ctx, MOT_STATES};
 
+/// How long a watcher's buffer may stay full before the watcher is dropped as too slow.
+pub const STALL_AFTER: Duration = Duration::from_secs(5);
+
 /// Watcher bookkeeping shared by both streams.
 #[derive(Debug)]
 pub struct Watchers {
@@ -147,15 +150,37 @@ enum Stop {
     Ended(Status),
 }
 
-fn push<T>(tx: &mpsc::Sender<T>, m: T, what: &str) -> Result<(), Stop> {
-    tx.try_send(m).map_err(|e| match e {
-        mpsc::error::TrySendError::Full(_) => Stop::Ended(Status::resource_exhausted(format!(
-            "{what}: the client read too slowly and {} buffered messages were not taken; \
+/// Queues one message. A full buffer is waited on for at most [`STALL_AFTER`]: a burst (a
+/// snapshot larger than the buffer) passes as the client reads, a client that stopped reading
+/// is dropped.
+async fn push<T>(tx: &mpsc::Sender<T>, m: T, what: &str) -> Result<(), Stop> {
+    let m = match tx.try_send(m) {
+        Ok(()) => return Ok(()),
+        Err(mpsc::error::TrySendError::Closed(_)) => return Err(Stop::Gone),
+        Err(mpsc::error::TrySendError::Full(m)) => m,
+    };
+    match tokio::time::timeout(STALL_AFTER, tx.send(m)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(Stop::Gone),
+        Err(_) => Err(Stop::Ended(Status::resource_exhausted(format!(
+            "{what}: the client read too slowly: {} messages stayed buffered for {}s; \
              the watch was dropped. Read faster, raise min_interval or narrow the filter",
-            tx.max_capacity()
-        ))),
-        mpsc::error::TrySendError::Closed(_) => Stop::Gone,
-    })
+            tx.max_capacity(),
+            STALL_AFTER.as_secs()
+        )))),
+    }
+}
+
+/// Awaits `deadline`, forever if there is none.
+async fn expiry(deadline: Deadline) {
+    match deadline.0 {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn deadline_exceeded() -> Status {
+    Status::deadline_exceeded("the watch reached the call's deadline")
 }
 
 fn server_stopping() -> Status {
@@ -180,8 +205,9 @@ pub fn watch_mots(
         let _permit = permit;
         let mut stopping = watchers.stopping.clone();
         let stop = tokio::select! {
-            stop = run_mots(&ctx, &filter, &w, interval, deadline, &tx) => stop,
+            stop = run_mots(&ctx, &filter, &w, interval, &tx) => stop,
             _ = stopping.wait_for(|s| *s) => Stop::Ended(server_stopping()),
+            () = expiry(deadline) => Stop::Ended(deadline_exceeded()),
         };
         if let Stop::Ended(status) = stop {
             if status.code() == tonic::Code::ResourceExhausted {
@@ -200,7 +226,6 @@ async fn run_mots(
     filter: &Filter,
     w: &convert::Window,
     interval: Duration,
-    deadline: Deadline,
     tx: &mpsc::Sender<pb::MotStatus>,
 ) -> Stop {
     // What each MOT looked like when last sent, its time stamp zeroed: a MOT is sent again
@@ -208,18 +233,10 @@ async fn run_mots(
     let mut sent: HashMap<String, pb::MotStatus> = HashMap::new();
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let expiry = async {
-        match deadline.0 {
-            Some(at) => tokio::time::sleep_until(at.into()).await,
-            None => std::future::pending().await,
-        }
-    };
-    tokio::pin!(expiry);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             () = tx.closed() => return Stop::Gone,
-            () = &mut expiry => return Stop::Ended(Status::deadline_exceeded("the watch reached the call's deadline")),
         }
         let mots = match ctx.matching(filter, w) {
             Ok(m) => m,
@@ -231,7 +248,7 @@ async fn run_mots(
             if sent.get(&m.mot_id) == Some(&key) {
                 continue;
             }
-            if let Err(stop) = push(tx, m, "WatchMots") {
+            if let Err(stop) = push(tx, m, "WatchMots").await {
                 return stop;
             }
             sent.insert(key.mot_id.clone(), key);
@@ -254,23 +271,18 @@ pub fn watch_alerts(
     let (ctx, mut stopping) = (ctx.clone(), watchers.stopping.clone());
     tokio::spawn(async move {
         let _permit = permit;
-        let expiry = async {
-            match deadline.0 {
-                Some(at) => tokio::time::sleep_until(at.into()).await,
-                None => std::future::pending().await,
-            }
-        };
+        let expiry = expiry(deadline);
         tokio::pin!(expiry);
         let stop = loop {
             let t = tokio::select! {
                 t = feed.recv() => t,
                 () = tx.closed() => break Stop::Gone,
                 _ = stopping.wait_for(|s| *s) => break Stop::Ended(server_stopping()),
-                () = &mut expiry => break Stop::Ended(Status::deadline_exceeded("the watch reached the call's deadline")),
+                () = &mut expiry => break Stop::Ended(deadline_exceeded()),
             };
             match t {
                 Ok(t) if filter.matches_alert(&t, &ctx.state.catalog) => {
-                    if let Err(stop) = push(&tx, convert::alert(&t), "WatchAlerts") {
+                    if let Err(stop) = push(&tx, convert::alert(&t), "WatchAlerts").await {
                         break stop;
                     }
                 }
