@@ -136,7 +136,10 @@ async fn answers_equal_the_ground_truth_of_what_was_produced() {
     }
     assert_eq!(pages, 3, "5 MOTs two to a page");
     assert_eq!(listed, truth.mots, "ListMots (magic, misery) per MOT");
-    assert!(amounts.windows(2).all(|w| w[0] >= w[1]), "ordered by amount: {amounts:?}");
+    assert!(
+        amounts.windows(2).all(|w| w[0] >= w[1]),
+        "ordered by amount: {amounts:?}"
+    );
 
     // GetMot over two windows that both hold every event.
     for (id, &(ok, bad)) in &truth.mots {
@@ -150,21 +153,43 @@ async fn answers_equal_the_ground_truth_of_what_was_produced() {
             .into_inner();
         let info = r.mot.expect("catalog facts");
         let m = catalog.mot(catalog.mot_idx(id).expect("catalog MOT"));
-        assert_eq!((info.owner_team.as_str(), info.target), (m.owner.team.as_str(), m.target));
+        assert_eq!(
+            (info.owner_team.as_str(), info.target),
+            (m.owner.team.as_str(), m.target)
+        );
         assert_eq!(r.windows.len(), 2);
         for s in &r.windows {
-            assert_eq!((s.successes, s.failures, s.amount), (ok, bad, ok + bad), "{id} over {}", s.window);
+            assert_eq!(
+                (s.successes, s.failures, s.amount),
+                (ok, bad, ok + bad),
+                "{id} over {}",
+                s.window
+            );
             let rate = ok as f64 / (ok + bad) as f64;
-            assert!(close(s.smoto_rate, rate), "{id} smoto_rate {:?} vs {rate}", s.smoto_rate);
+            assert!(
+                close(s.smoto_rate, rate),
+                "{id} smoto_rate {:?} vs {rate}",
+                s.smoto_rate
+            );
             let burn = (bad as f64 / (ok + bad) as f64) / (1.0 - m.target);
-            assert!(close(s.burn_rate, burn), "{id} burn_rate {:?} vs {burn}", s.burn_rate);
+            assert!(
+                close(s.burn_rate, burn),
+                "{id} burn_rate {:?} vs {burn}",
+                s.burn_rate
+            );
             assert!(close(s.error_budget_remaining, 1.0 - burn));
             assert_eq!(s.alert_state, "inactive");
             let reasons: u64 = s.top_failure_reasons.iter().map(|r| r.count).sum();
-            assert!(reasons <= bad && (bad == 0 || reasons > 0), "{id}: reasons {reasons} of {bad} failures");
+            assert!(
+                reasons <= bad && (bad == 0 || reasons > 0),
+                "{id}: reasons {reasons} of {bad} failures"
+            );
         }
         assert_eq!(r.windows[0].window, "1h");
-        assert_eq!(r.windows[1].resolution_ms, 1_000, "10m is read at 1 s buckets");
+        assert_eq!(
+            r.windows[1].resolution_ms, 1_000,
+            "10m is read at 1 s buckets"
+        );
     }
 
     // The experience's MOT table has the same amounts.
@@ -176,8 +201,16 @@ async fn answers_equal_the_ground_truth_of_what_was_produced() {
         .await
         .expect("GetExperience")
         .into_inner();
-    let rows: BTreeMap<String, u64> = e.mots.iter().map(|m| (m.mot_id.clone(), m.amount)).collect();
-    let want_rows: BTreeMap<String, u64> = truth.mots.iter().map(|(k, (a, b))| (k.clone(), a + b)).collect();
+    let rows: BTreeMap<String, u64> = e
+        .mots
+        .iter()
+        .map(|m| (m.mot_id.clone(), m.amount))
+        .collect();
+    let want_rows: BTreeMap<String, u64> = truth
+        .mots
+        .iter()
+        .map(|(k, (a, b))| (k.clone(), a + b))
+        .collect();
     assert_eq!(rows, want_rows, "GetExperience MOT table amounts");
     assert!(e.journeys_started > 0, "journeys were started");
     for m in &e.mots {
@@ -195,7 +228,11 @@ async fn answers_equal_the_ground_truth_of_what_was_produced() {
     assert_eq!(u.overflow, 0);
 
     // No alert engine publishes on this branch: the history is really empty, not invented.
-    let a = c.list_alerts(pb::ListAlertsRequest::default()).await.expect("ListAlerts").into_inner();
+    let a = c
+        .list_alerts(pb::ListAlertsRequest::default())
+        .await
+        .expect("ListAlerts")
+        .into_inner();
     assert!(a.transitions.is_empty());
     svc.stop();
 }
@@ -209,20 +246,55 @@ async fn each_bad_input_gets_its_status_naming_the_field() {
         mot_id: mot.into(),
         windows: windows.iter().map(|w| (*w).to_owned()).collect(),
     };
-    expect_err(c.get_mot(get("bag-drop", &["5x"])).await, Code::InvalidArgument, "windows[0]");
-    expect_err(c.get_mot(get("bag-drop", &["1m", "0s"])).await, Code::InvalidArgument, "windows[1]");
-    expect_err(c.get_mot(get("bag-drop", &["1m"; 9])).await, Code::InvalidArgument, "windows");
-    expect_err(c.get_mot(get("bag-drop", &["2d"])).await, Code::OutOfRange, "windows[0]");
-    expect_err(c.get_mot(get("no-such-mot", &[])).await, Code::NotFound, "mot_id");
-    expect_err(c.get_mot(get("", &[])).await, Code::InvalidArgument, "mot_id");
-    assert!(c.get_mot(get("bag-drop", &["1d"])).await.is_ok(), "the retention itself is allowed");
+    expect_err(
+        c.get_mot(get("bag-drop", &["5x"])).await,
+        Code::InvalidArgument,
+        "windows[0]",
+    );
+    expect_err(
+        c.get_mot(get("bag-drop", &["1m", "0s"])).await,
+        Code::InvalidArgument,
+        "windows[1]",
+    );
+    expect_err(
+        c.get_mot(get("bag-drop", &["1m"; 9])).await,
+        Code::InvalidArgument,
+        "windows",
+    );
+    expect_err(
+        c.get_mot(get("bag-drop", &["2d"])).await,
+        Code::OutOfRange,
+        "windows[0]",
+    );
+    expect_err(
+        c.get_mot(get("no-such-mot", &[])).await,
+        Code::NotFound,
+        "mot_id",
+    );
+    expect_err(
+        c.get_mot(get("", &[])).await,
+        Code::InvalidArgument,
+        "mot_id",
+    );
+    assert!(
+        c.get_mot(get("bag-drop", &["1d"])).await.is_ok(),
+        "the retention itself is allowed"
+    );
 
     let exp = |id: &str, w: &str| pb::GetExperienceRequest {
         experience_id: id.into(),
         window: w.into(),
     };
-    expect_err(c.get_experience(exp("no-such-journey", "")).await, Code::NotFound, "experience_id");
-    expect_err(c.get_experience(exp("airline-departure", "30d")).await, Code::OutOfRange, "window");
+    expect_err(
+        c.get_experience(exp("no-such-journey", "")).await,
+        Code::NotFound,
+        "experience_id",
+    );
+    expect_err(
+        c.get_experience(exp("airline-departure", "30d")).await,
+        Code::OutOfRange,
+        "window",
+    );
 
     let list = |f: pb::MotFilter, size: i32, token: &str, window: &str| pb::ListMotsRequest {
         filter: Some(f),
@@ -232,30 +304,70 @@ async fn each_bad_input_gets_its_status_naming_the_field() {
         page_token: token.into(),
     };
     let none = pb::MotFilter::default;
-    expect_err(c.list_mots(list(none(), 1001, "", "")).await, Code::InvalidArgument, "page_size");
-    expect_err(c.list_mots(list(none(), -1, "", "")).await, Code::InvalidArgument, "page_size");
-    expect_err(c.list_mots(list(none(), 0, "garbage", "")).await, Code::InvalidArgument, "page_token");
-    expect_err(c.list_mots(list(none(), 0, "", "soon")).await, Code::InvalidArgument, "window");
-    expect_err(c.list_mots(list(none(), 0, "", "36h")).await, Code::OutOfRange, "window");
+    expect_err(
+        c.list_mots(list(none(), 1001, "", "")).await,
+        Code::InvalidArgument,
+        "page_size",
+    );
+    expect_err(
+        c.list_mots(list(none(), -1, "", "")).await,
+        Code::InvalidArgument,
+        "page_size",
+    );
+    expect_err(
+        c.list_mots(list(none(), 0, "garbage", "")).await,
+        Code::InvalidArgument,
+        "page_token",
+    );
+    expect_err(
+        c.list_mots(list(none(), 0, "", "soon")).await,
+        Code::InvalidArgument,
+        "window",
+    );
+    expect_err(
+        c.list_mots(list(none(), 0, "", "36h")).await,
+        Code::OutOfRange,
+        "window",
+    );
     let state = pb::MotFilter {
         alert_state: "burning".into(),
         ..none()
     };
-    expect_err(c.list_mots(list(state, 0, "", "")).await, Code::InvalidArgument, "filter.alert_state");
+    expect_err(
+        c.list_mots(list(state, 0, "", "")).await,
+        Code::InvalidArgument,
+        "filter.alert_state",
+    );
     let exp_filter = pb::MotFilter {
         experience_id: "moon-landing".into(),
         ..none()
     };
-    expect_err(c.list_mots(list(exp_filter, 0, "", "")).await, Code::InvalidArgument, "filter.experience_id");
+    expect_err(
+        c.list_mots(list(exp_filter, 0, "", "")).await,
+        Code::InvalidArgument,
+        "filter.experience_id",
+    );
     // A token from one query does not page another.
-    let first = c.list_mots(list(none(), 2, "", "5m")).await.expect("ListMots").into_inner();
+    let first = c
+        .list_mots(list(none(), 2, "", "5m"))
+        .await
+        .expect("ListMots")
+        .into_inner();
     assert!(!first.next_page_token.is_empty());
     let by_burn = pb::ListMotsRequest {
         order_by: pb::OrderBy::BurnRate.into(),
         ..list(none(), 2, &first.next_page_token, "5m")
     };
-    expect_err(c.list_mots(by_burn).await, Code::InvalidArgument, "page_token");
-    let ok = c.list_mots(list(none(), 2, &first.next_page_token, "5m")).await.expect("next page").into_inner();
+    expect_err(
+        c.list_mots(by_burn).await,
+        Code::InvalidArgument,
+        "page_token",
+    );
+    let ok = c
+        .list_mots(list(none(), 2, &first.next_page_token, "5m"))
+        .await
+        .expect("next page")
+        .into_inner();
     assert_eq!(ok.mots.len(), 2);
 
     let watch = |interval: &str, window: &str| pb::WatchMotsRequest {
@@ -263,11 +375,27 @@ async fn each_bad_input_gets_its_status_naming_the_field() {
         window: window.into(),
         min_interval: interval.into(),
     };
-    expect_err(c.watch_mots(watch("10ms", "")).await, Code::InvalidArgument, "min_interval");
-    expect_err(c.watch_mots(watch("2h", "")).await, Code::InvalidArgument, "min_interval");
-    expect_err(c.watch_mots(watch("1s", "2d")).await, Code::OutOfRange, "window");
     expect_err(
-        c.list_alerts(pb::ListAlertsRequest { filter: None, limit: 5000 }).await,
+        c.watch_mots(watch("10ms", "")).await,
+        Code::InvalidArgument,
+        "min_interval",
+    );
+    expect_err(
+        c.watch_mots(watch("2h", "")).await,
+        Code::InvalidArgument,
+        "min_interval",
+    );
+    expect_err(
+        c.watch_mots(watch("1s", "2d")).await,
+        Code::OutOfRange,
+        "window",
+    );
+    expect_err(
+        c.list_alerts(pb::ListAlertsRequest {
+            filter: None,
+            limit: 5000,
+        })
+        .await,
         Code::InvalidArgument,
         "limit",
     );
@@ -277,7 +405,11 @@ async fn each_bad_input_gets_its_status_naming_the_field() {
             ..none()
         }),
     };
-    expect_err(c.watch_alerts(alerts).await, Code::InvalidArgument, "filter.alert_state");
+    expect_err(
+        c.watch_alerts(alerts).await,
+        Code::InvalidArgument,
+        "filter.alert_state",
+    );
     svc.stop();
 }
 
@@ -294,34 +426,59 @@ async fn the_watcher_limit_the_token_and_the_deadline_hold() {
     );
     let mut anonymous = client(&svc).await;
     expect_err(
-        anonymous.list_unidentified_mots(pb::ListUnidentifiedMotsRequest {}).await,
+        anonymous
+            .list_unidentified_mots(pb::ListUnidentifiedMotsRequest {})
+            .await,
         Code::Unauthenticated,
         "authorization",
     );
-    let channel = ep_connect(Endpoint::from_shared(format!("http://{}", svc.grpc_addr())).expect("endpoint")).await;
+    let channel =
+        ep_connect(Endpoint::from_shared(format!("http://{}", svc.grpc_addr())).expect("endpoint"))
+            .await;
     let with = |token: &'static str| {
         move |mut r: tonic::Request<()>| {
-            r.metadata_mut().insert("authorization", token.parse().expect("ascii"));
+            r.metadata_mut()
+                .insert("authorization", token.parse().expect("ascii"));
             Ok(r)
         }
     };
     let mut wrong = MotQueryClient::with_interceptor(channel.clone(), with("Bearer guess"));
     expect_err(
-        wrong.list_unidentified_mots(pb::ListUnidentifiedMotsRequest {}).await,
+        wrong
+            .list_unidentified_mots(pb::ListUnidentifiedMotsRequest {})
+            .await,
         Code::Unauthenticated,
         "authorization",
     );
     let mut c = MotQueryClient::with_interceptor(channel, with("Bearer s3cret-token"));
-    c.list_unidentified_mots(pb::ListUnidentifiedMotsRequest {}).await.expect("the right token passes");
+    c.list_unidentified_mots(pb::ListUnidentifiedMotsRequest {})
+        .await
+        .expect("the right token passes");
 
     let watch = || pb::WatchMotsRequest {
         min_interval: "100ms".into(),
         ..Default::default()
     };
-    let first = c.watch_mots(watch()).await.expect("first watcher").into_inner();
-    let second = c.watch_alerts(pb::WatchAlertsRequest::default()).await.expect("second watcher").into_inner();
-    expect_err(c.watch_mots(watch()).await, Code::ResourceExhausted, "watchers");
-    expect_err(c.watch_alerts(pb::WatchAlertsRequest::default()).await, Code::ResourceExhausted, "watchers");
+    let first = c
+        .watch_mots(watch())
+        .await
+        .expect("first watcher")
+        .into_inner();
+    let second = c
+        .watch_alerts(pb::WatchAlertsRequest::default())
+        .await
+        .expect("second watcher")
+        .into_inner();
+    expect_err(
+        c.watch_mots(watch()).await,
+        Code::ResourceExhausted,
+        "watchers",
+    );
+    expect_err(
+        c.watch_alerts(pb::WatchAlertsRequest::default()).await,
+        Code::ResourceExhausted,
+        "watchers",
+    );
     drop(first);
     drop(second);
     // The server notices the closed streams and frees their places.
@@ -341,7 +498,11 @@ async fn the_watcher_limit_the_token_and_the_deadline_hold() {
     let mut req = tonic::Request::new(watch());
     req.set_timeout(Duration::from_millis(1_500));
     let started = Instant::now();
-    let mut s = c.watch_mots(req).await.expect("watch with a deadline").into_inner();
+    let mut s = c
+        .watch_mots(req)
+        .await
+        .expect("watch with a deadline")
+        .into_inner();
     let end = loop {
         match s.message().await {
             Ok(Some(_)) => continue,
@@ -396,8 +557,12 @@ fn event(mot: &str, success: bool, t_ms: i64, n: u64) -> InteractionEvent<'stati
         experience_id: None,
         journey_id: None,
         event_time_ms: t_ms,
-        outcome: if success { Outcome::Success } else { Outcome::Failure },
-        failure_reason: (!success).then(|| Cow::Borrowed("printer-jam")),
+        outcome: if success {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        },
+        failure_reason: (!success).then_some(Cow::Borrowed("printer-jam")),
         channel: Some(Cow::Borrowed("kiosk")),
         duration_ms: Some(1_000 + (n % 50) as u32),
         producer_id: None,
@@ -406,7 +571,8 @@ fn event(mot: &str, success: bool, t_ms: i64, n: u64) -> InteractionEvent<'stati
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_watcher_sees_a_change_within_one_interval_and_at_most_one_message_per_mot_per_interval() {
+async fn a_watcher_sees_a_change_within_one_interval_and_at_most_one_message_per_mot_per_interval()
+{
     let t = topics("grpc-watch", 1).await;
     let svc = start("grpc-watch", &t, &[]);
     let mut c = client(&svc).await;
@@ -431,9 +597,15 @@ async fn a_watcher_sees_a_change_within_one_interval_and_at_most_one_message_per
             .expect("snapshot within 10 s")
             .expect("stream ok")
             .expect("stream open");
-        assert!(snapshot.insert(m.mot_id.clone(), m.amount).is_none(), "one snapshot message per MOT");
+        assert!(
+            snapshot.insert(m.mot_id.clone(), m.amount).is_none(),
+            "one snapshot message per MOT"
+        );
     }
-    assert!(snapshot.values().all(|&a| a == 0), "nothing produced yet: {snapshot:?}");
+    assert!(
+        snapshot.values().all(|&a| a == 0),
+        "nothing produced yet: {snapshot:?}"
+    );
 
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let reader = tokio::spawn(async move {
@@ -467,7 +639,10 @@ async fn a_watcher_sees_a_change_within_one_interval_and_at_most_one_message_per
         .await
         .expect("an update within 10 s")
         .expect("reader alive");
-    assert_eq!((m.mot_id.as_str(), m.amount, m.failures), ("bag-drop", 1, 1));
+    assert_eq!(
+        (m.mot_id.as_str(), m.amount, m.failures),
+        ("bag-drop", 1, 1)
+    );
     let lag = at.saturating_duration_since(visible);
     assert!(
         lag <= interval + Duration::from_millis(250),
@@ -499,7 +674,10 @@ async fn a_watcher_sees_a_change_within_one_interval_and_at_most_one_message_per
     );
     for w in times.windows(2) {
         let gap = w[1] - w[0];
-        assert!(gap >= interval * 7 / 10, "two bag-drop messages {gap:?} apart");
+        assert!(
+            gap >= interval * 7 / 10,
+            "two bag-drop messages {gap:?} apart"
+        );
     }
     reader.abort();
     svc.stop();
@@ -537,7 +715,14 @@ async fn a_stalled_watcher_is_dropped_and_the_server_memory_stays_bounded() {
     let svc = start(
         "grpc-stall",
         &t,
-        &["--catalog", &cat, "--grpc-max-watchers", "2", "--grpc-watch-buffer", "64"],
+        &[
+            "--catalog",
+            &cat,
+            "--grpc-max-watchers",
+            "2",
+            "--grpc-watch-buffer",
+            "64",
+        ],
     );
     let pid = svc.child.id();
 
@@ -553,7 +738,11 @@ async fn a_stalled_watcher_is_dropped_and_the_server_memory_stays_bounded() {
                 let t0 = Instant::now();
                 for i in 0..MOTS {
                     n += 1;
-                    send(&p, &topic, &event(&format!("m{i:04}"), n % 9 != 0, now_ms(), n));
+                    send(
+                        &p,
+                        &topic,
+                        &event(&format!("m{i:04}"), !n.is_multiple_of(9), now_ms(), n),
+                    );
                 }
                 std::thread::sleep(Duration::from_millis(100).saturating_sub(t0.elapsed()));
             }
@@ -563,24 +752,35 @@ async fn a_stalled_watcher_is_dropped_and_the_server_memory_stays_bounded() {
     };
     // Warm up: every MOT's rings exist before the baseline is taken.
     svc.wait_status("5m", WAIT, |s| {
-        s["mots"].as_array().is_some_and(|m| m.iter().all(|m| m["amount"].as_u64().unwrap_or(0) > 0))
+        s["mots"]
+            .as_array()
+            .is_some_and(|m| m.iter().all(|m| m["amount"].as_u64().unwrap_or(0) > 0))
     });
     tokio::time::sleep(Duration::from_secs(5)).await;
     let baseline = rss_kib(pid);
 
     // A watcher on a connection with a 64 KiB window that never reads.
     let mut stalled_client = client_with(&svc, |e| {
-        e.initial_stream_window_size(65_535).initial_connection_window_size(65_535)
+        e.initial_stream_window_size(65_535)
+            .initial_connection_window_size(65_535)
     })
     .await;
     let req = || pb::WatchMotsRequest {
         min_interval: "100ms".into(),
         ..Default::default()
     };
-    let mut stalled = stalled_client.watch_mots(req()).await.expect("stalled watcher").into_inner();
+    let mut stalled = stalled_client
+        .watch_mots(req())
+        .await
+        .expect("stalled watcher")
+        .into_inner();
     // A reader beside it measures what the stalled one is offered.
     let mut reader_client = client(&svc).await;
-    let mut reader = reader_client.watch_mots(req()).await.expect("reading watcher").into_inner();
+    let mut reader = reader_client
+        .watch_mots(req())
+        .await
+        .expect("reading watcher")
+        .into_inner();
     let read_for = Duration::from_secs(25);
     let started = Instant::now();
     let (mut bytes, mut messages) = (0usize, 0u64);
@@ -614,7 +814,10 @@ async fn a_stalled_watcher_is_dropped_and_the_server_memory_stays_bounded() {
         }
     };
     assert!(
-        svc.log_tail().contains("too slow; dropped") || std::fs::read_to_string(&svc.log).unwrap_or_default().contains("too slow; dropped"),
+        svc.log_tail().contains("too slow; dropped")
+            || std::fs::read_to_string(&svc.log)
+                .unwrap_or_default()
+                .contains("too slow; dropped"),
         "the server logs the drop"
     );
     // When the stalled client finally reads, it gets what was in flight, then the reason.
@@ -631,12 +834,19 @@ async fn a_stalled_watcher_is_dropped_and_the_server_memory_stays_bounded() {
 
     let offered_mib = bytes as f64 / (1 << 20) as f64;
     let grown_mib = peak.saturating_sub(baseline) as f64 / 1024.0;
-    eprintln!(
-        "stalled watcher: {produced} events produced, {messages} messages ({offered_mib:.1} MiB) \
+    // The figures, for whoever reads the test's output.
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!(
+            "stalled watcher: {produced} events produced, {messages} messages ({offered_mib:.1} MiB) \
          offered in {read_for:?}; server RSS {:.1} MiB at the start, peak growth {grown_mib:.1} MiB",
-        baseline as f64 / 1024.0
+            baseline as f64 / 1024.0
+        );
+    }
+    assert!(
+        offered_mib >= 8.0,
+        "the watchers were offered {offered_mib:.1} MiB: too little to tell"
     );
-    assert!(offered_mib >= 8.0, "the watchers were offered {offered_mib:.1} MiB: too little to tell");
     assert!(
         grown_mib < offered_mib / 4.0 && grown_mib < 16.0,
         "server RSS grew {grown_mib:.1} MiB while {offered_mib:.1} MiB was offered to a watcher that never read"

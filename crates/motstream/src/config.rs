@@ -418,7 +418,10 @@ impl ServiceConfig {
         };
         line("grpc_tls_cert", path(&self.grpc_tls_cert, "plaintext"));
         line("grpc_tls_key", path(&self.grpc_tls_key, "plaintext"));
-        line("grpc_token_file", path(&self.grpc_token_file, "no token check"));
+        line(
+            "grpc_token_file",
+            path(&self.grpc_token_file, "no token check"),
+        );
         line(
             "metrics_listen",
             format!("{:?}", self.metrics_listen.to_string()),

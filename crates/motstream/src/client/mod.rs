@@ -32,7 +32,11 @@ pub enum Output {
 #[derive(Debug, Clone, Args)]
 pub struct Conn {
     /// The gRPC server (https:// for TLS).
-    #[arg(long, env = "MOTSTREAM_SERVER", default_value = "http://127.0.0.1:50051")]
+    #[arg(
+        long,
+        env = "MOTSTREAM_SERVER",
+        default_value = "http://127.0.0.1:50051"
+    )]
     pub server: String,
     /// PEM CA certificate to trust for an https:// server; unset: the system's roots are not
     /// loaded, so set it for TLS.
@@ -209,10 +213,13 @@ pub async fn connect(conn: &Conn) -> anyhow::Result<Client> {
     if conn.server.starts_with("https://") {
         let mut tls = ClientTlsConfig::new();
         if let Some(ca) = &conn.ca_cert {
-            let pem = std::fs::read(ca).with_context(|| format!("--ca-cert: reading {}", ca.display()))?;
+            let pem = std::fs::read(ca)
+                .with_context(|| format!("--ca-cert: reading {}", ca.display()))?;
             tls = tls.ca_certificate(Certificate::from_pem(pem));
         }
-        ep = ep.tls_config(tls).context("--ca-cert: not a usable certificate")?;
+        ep = ep
+            .tls_config(tls)
+            .context("--ca-cert: not a usable certificate")?;
     }
     let token = match &conn.token_file {
         Some(p) => {
@@ -226,11 +233,14 @@ pub async fn connect(conn: &Conn) -> anyhow::Result<Client> {
         }
         None => None,
     };
-    let channel = ep
-        .connect()
-        .await
-        .with_context(|| format!("connecting to {} (is `motstream run` serving gRPC there?)", conn.server))?;
-    Ok(MotQueryClient::with_interceptor(channel, AddToken(token)).max_decoding_message_size(64 << 20))
+    let channel = ep.connect().await.with_context(|| {
+        format!(
+            "connecting to {} (is `motstream run` serving gRPC there?)",
+            conn.server
+        )
+    })?;
+    Ok(MotQueryClient::with_interceptor(channel, AddToken(token))
+        .max_decoding_message_size(64 << 20))
 }
 
 /// A request with the call deadline set.
@@ -253,7 +263,10 @@ fn print(text: &str) -> anyhow::Result<()> {
 }
 
 fn print_json(v: &serde_json::Value) -> anyhow::Result<()> {
-    print(&format!("{}\n", serde_json::to_string_pretty(v).context("encoding JSON")?))
+    print(&format!(
+        "{}\n",
+        serde_json::to_string_pretty(v).context("encoding JSON")?
+    ))
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -273,7 +286,11 @@ pub fn mot(cmd: &MotCmd) -> anyhow::Result<ExitCode> {
                     mot_id: a.mot_id.clone(),
                     windows: a.windows.clone(),
                 };
-                let r = c.get_mot(request(&a.conn, req)).await.map_err(status)?.into_inner();
+                let r = c
+                    .get_mot(request(&a.conn, req))
+                    .await
+                    .map_err(status)?
+                    .into_inner();
                 match a.conn.output {
                     Output::Table => print(&render::get_mot(&r))?,
                     Output::Json => print_json(&render::get_mot_json(&r))?,
@@ -294,7 +311,11 @@ pub fn mot(cmd: &MotCmd) -> anyhow::Result<ExitCode> {
                     page_size: a.limit,
                     page_token: String::new(),
                 };
-                let r = c.list_mots(request(&a.conn, req)).await.map_err(status)?.into_inner();
+                let r = c
+                    .list_mots(request(&a.conn, req))
+                    .await
+                    .map_err(status)?
+                    .into_inner();
                 match a.conn.output {
                     Output::Table => {
                         let rows: Vec<_> = r.mots.iter().map(render::status_row).collect();
@@ -320,7 +341,11 @@ pub fn experience(cmd: &ExperienceCmd) -> anyhow::Result<ExitCode> {
             experience_id: a.experience_id.clone(),
             window: a.window.clone(),
         };
-        let r = c.get_experience(request(&a.conn, req)).await.map_err(status)?.into_inner();
+        let r = c
+            .get_experience(request(&a.conn, req))
+            .await
+            .map_err(status)?
+            .into_inner();
         match a.conn.output {
             Output::Table => print(&render::experience(&r))?,
             Output::Json => print_json(&render::experience_json(&r))?,
@@ -363,7 +388,11 @@ pub fn alerts(a: &AlertsArgs) -> anyhow::Result<ExitCode> {
             filter: a.filter.proto(),
             limit: a.limit,
         };
-        let r = c.list_alerts(request(&a.conn, req)).await.map_err(status)?.into_inner();
+        let r = c
+            .list_alerts(request(&a.conn, req))
+            .await
+            .map_err(status)?
+            .into_inner();
         match a.conn.output {
             Output::Table => {
                 let rows: Vec<_> = r.transitions.iter().map(render::alert_row).collect();

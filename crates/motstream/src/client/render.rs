@@ -15,7 +15,9 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         }
     }
     let numeric = |c: &str| {
-        c.chars().next().is_some_and(|ch| ch.is_ascii_digit() || ch == '-' || ch == '+')
+        c.chars()
+            .next()
+            .is_some_and(|ch| ch.is_ascii_digit() || ch == '-' || ch == '+')
             && c.chars().any(|ch| ch.is_ascii_digit())
     };
     let mut out = String::new();
@@ -64,8 +66,18 @@ pub fn ms(v: Option<f64>) -> String {
 
 /// The columns `mot top` and `watch` show.
 pub const STATUS_HEADER: &[&str] = &[
-    "MOT", "WINDOW", "AMOUNT", "SMOTO", "TARGET", "BURN", "BUDGET", "TREND", "P99", "IMPACT",
-    "WORST CHANNEL", "ALERT",
+    "MOT",
+    "WINDOW",
+    "AMOUNT",
+    "SMOTO",
+    "TARGET",
+    "BURN",
+    "BUDGET",
+    "TREND",
+    "P99",
+    "IMPACT",
+    "WORST CHANNEL",
+    "ALERT",
 ];
 
 pub fn status_row(s: &pb::MotStatus) -> Vec<String> {
@@ -109,7 +121,11 @@ pub fn status_json(s: &pb::MotStatus) -> Value {
 pub fn get_mot(r: &pb::GetMotResponse) -> String {
     let mut out = String::new();
     if let Some(m) = &r.mot {
-        let _ = writeln!(out, "{} ({}), experience {}", m.mot_id, m.name, m.experience_id);
+        let _ = writeln!(
+            out,
+            "{} ({}), experience {}",
+            m.mot_id, m.name, m.experience_id
+        );
         let _ = writeln!(
             out,
             "  owner {} <{}>, team {}; type {}; target {}; impact weight {}",
@@ -137,7 +153,12 @@ pub fn get_mot(r: &pb::GetMotResponse) -> String {
                 num(s.burn_rate, 2),
                 pct(s.error_budget_remaining),
                 delta(s.trend),
-                format!("{}/{}/{}", ms(s.latency_p50_ms), ms(s.latency_p90_ms), ms(s.latency_p99_ms)),
+                format!(
+                    "{}/{}/{}",
+                    ms(s.latency_p50_ms),
+                    ms(s.latency_p90_ms),
+                    ms(s.latency_p99_ms)
+                ),
                 pct(Some(s.impact)),
                 s.alert_state.clone(),
                 format!("{}s", s.resolution_ms / 1000),
@@ -147,8 +168,18 @@ pub fn get_mot(r: &pb::GetMotResponse) -> String {
     out.push('\n');
     out.push_str(&table(
         &[
-            "WINDOW", "AMOUNT", "MAGIC", "MISERY", "SMOTO", "BURN", "BUDGET", "TREND",
-            "P50/P90/P99", "IMPACT", "ALERT", "RESOLUTION",
+            "WINDOW",
+            "AMOUNT",
+            "MAGIC",
+            "MISERY",
+            "SMOTO",
+            "BURN",
+            "BUDGET",
+            "TREND",
+            "P50/P90/P99",
+            "IMPACT",
+            "ALERT",
+            "RESOLUTION",
         ],
         &rows,
     ));
@@ -165,9 +196,21 @@ pub fn get_mot(r: &pb::GetMotResponse) -> String {
             out,
             "{}: top failure reasons {}; worst channel {}{}",
             s.window,
-            if reasons.is_empty() { "-".into() } else { reasons.join(", ") },
-            if s.worst_channel.is_empty() { "-" } else { &s.worst_channel },
-            if s.warming { " (warming: partitions rebuilding, numbers incomplete)" } else { "" },
+            if reasons.is_empty() {
+                "-".into()
+            } else {
+                reasons.join(", ")
+            },
+            if s.worst_channel.is_empty() {
+                "-"
+            } else {
+                &s.worst_channel
+            },
+            if s.warming {
+                " (warming: partitions rebuilding, numbers incomplete)"
+            } else {
+                ""
+            },
         );
     }
     out
@@ -216,7 +259,16 @@ pub fn experience(r: &pb::GetExperienceResponse) -> String {
         })
         .collect();
     out.push_str(&table(
-        &["MOT", "AMOUNT", "TYPE", "OWNERSHIP", "ALIGNMENT", "TREND", "RATIO", "IMPACT"],
+        &[
+            "MOT",
+            "AMOUNT",
+            "TYPE",
+            "OWNERSHIP",
+            "ALIGNMENT",
+            "TREND",
+            "RATIO",
+            "IMPACT",
+        ],
         &rows,
     ));
     out
@@ -247,13 +299,24 @@ pub fn unidentified(r: &pb::ListUnidentifiedMotsResponse) -> String {
                 u.count.to_string(),
                 time(u.first_seen_ms),
                 time(u.last_seen_ms),
-                if u.example_channel.is_empty() { "-".into() } else { u.example_channel.clone() },
+                if u.example_channel.is_empty() {
+                    "-".into()
+                } else {
+                    u.example_channel.clone()
+                },
             ]
         })
         .collect();
-    let mut out = table(&["MOT ID", "COUNT", "FIRST SEEN", "LAST SEEN", "CHANNEL"], &rows);
+    let mut out = table(
+        &["MOT ID", "COUNT", "FIRST SEEN", "LAST SEEN", "CHANNEL"],
+        &rows,
+    );
     if r.overflow > 0 {
-        let _ = writeln!(out, "\n{} more events had ids beyond the table's capacity", r.overflow);
+        let _ = writeln!(
+            out,
+            "\n{} more events had ids beyond the table's capacity",
+            r.overflow
+        );
     }
     out
 }
@@ -268,7 +331,9 @@ pub fn unidentified_json(r: &pb::ListUnidentifiedMotsResponse) -> Value {
     })
 }
 
-pub const ALERT_HEADER: &[&str] = &["AT", "STATE", "ALERT", "SEVERITY", "MOT", "TEAM", "ALERT ID"];
+pub const ALERT_HEADER: &[&str] = &[
+    "AT", "STATE", "ALERT", "SEVERITY", "MOT", "TEAM", "ALERT ID",
+];
 
 pub fn alert_row(t: &pb::AlertTransition) -> Vec<String> {
     vec![
@@ -309,7 +374,10 @@ mod tests {
     fn tables_align_text_left_and_numbers_right() {
         let t = table(
             &["MOT", "AMOUNT"],
-            &[vec!["bag-drop".into(), "7".into()], vec!["security".into(), "1200".into()]],
+            &[
+                vec!["bag-drop".into(), "7".into()],
+                vec!["security".into(), "1200".into()],
+            ],
         );
         assert_eq!(t, "MOT       AMOUNT\nbag-drop       7\nsecurity    1200\n");
     }

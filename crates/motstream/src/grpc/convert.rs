@@ -214,9 +214,10 @@ impl Filter {
                 .team
                 .as_deref()
                 .is_none_or(|x| t.team.eq_ignore_ascii_case(x))
-            && self.alert_state.as_deref().is_none_or(|s| {
-                s == state || (s == "inactive" && t.state == AlertState::Resolved)
-            })
+            && self
+                .alert_state
+                .as_deref()
+                .is_none_or(|s| s == state || (s == "inactive" && t.state == AlertState::Resolved))
     }
 }
 
@@ -306,7 +307,11 @@ pub fn mot_info(m: &Mot, catalog: &Catalog) -> pb::MotInfo {
 }
 
 /// An experience and its MOT table.
-pub fn experience(e: &ExperienceStatus, catalog: &Catalog, window: &str) -> pb::GetExperienceResponse {
+pub fn experience(
+    e: &ExperienceStatus,
+    catalog: &Catalog,
+    window: &str,
+) -> pb::GetExperienceResponse {
     let x = catalog.experience(motstream_core::ExpIdx(e.experience.0));
     pb::GetExperienceResponse {
         experience_id: x.id.clone(),
@@ -378,9 +383,17 @@ mod tests {
     #[test]
     fn windows_name_their_field_and_pick_the_right_code() {
         let day = 86_400_000;
-        assert_eq!(window("window", "", "5m", day).map(|w| w.ms).ok(), Some(300_000));
-        let bad = window("windows[1]", "5x", "5m", day).err().map(|s| (s.code(), s.message().to_owned()));
-        assert!(matches!(&bad, Some((tonic::Code::InvalidArgument, m)) if m.starts_with("windows[1]: \"5x\"")), "{bad:?}");
+        assert_eq!(
+            window("window", "", "5m", day).map(|w| w.ms).ok(),
+            Some(300_000)
+        );
+        let bad = window("windows[1]", "5x", "5m", day)
+            .err()
+            .map(|s| (s.code(), s.message().to_owned()));
+        assert!(
+            matches!(&bad, Some((tonic::Code::InvalidArgument, m)) if m.starts_with("windows[1]: \"5x\"")),
+            "{bad:?}"
+        );
         let zero = window("window", "0s", "5m", day).err().map(|s| s.code());
         assert_eq!(zero, Some(tonic::Code::InvalidArgument));
         let long = window("window", "2d", "5m", day).err().map(|s| s.code());

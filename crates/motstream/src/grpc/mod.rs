@@ -180,7 +180,9 @@ impl tonic::service::Interceptor for BearerCheck {
         if same {
             Ok(req)
         } else {
-            Err(Status::unauthenticated("authorization: the bearer token is not valid"))
+            Err(Status::unauthenticated(
+                "authorization: the bearer token is not valid",
+            ))
         }
     }
 }
@@ -226,7 +228,10 @@ async fn follow_health(
             ServingStatus::NotServing
         };
         if last != Some(status) {
-            info!(serving = status == ServingStatus::Serving, "gRPC health changed");
+            info!(
+                serving = status == ServingStatus::Serving,
+                "gRPC health changed"
+            );
             reporter.set_service_status("", status).await;
             reporter
                 .set_service_status(
@@ -263,7 +268,9 @@ pub async fn serve(
     let tls = tls(settings)?;
     let (reporter, health_service) = tonic_health::server::health_reporter();
     // NOT_SERVING until the first poll has seen ingest ready.
-    reporter.set_service_status("", ServingStatus::NotServing).await;
+    reporter
+        .set_service_status("", ServingStatus::NotServing)
+        .await;
     // Both reflection versions: older tools (grpcurl < 1.9, grpcio's reflection client) ask
     // v1alpha, newer ones v1.
     let reflection = || {
@@ -310,7 +317,10 @@ pub async fn serve(
         let shutdown = async move {
             let _ = stop_serving.wait_for(|s| *s).await;
         };
-        if let Err(e) = router.serve_with_incoming_shutdown(incoming, shutdown).await {
+        if let Err(e) = router
+            .serve_with_incoming_shutdown(incoming, shutdown)
+            .await
+        {
             error!(error = %e, "gRPC server failed");
         }
     });

@@ -97,10 +97,7 @@ impl Ctx {
         let catalog = &self.state.catalog;
         let mut out = Vec::new();
         for e in all.iter() {
-            if filter
-                .experience
-                .is_some_and(|x| x.0 != e.experience.0)
-            {
+            if filter.experience.is_some_and(|x| x.0 != e.experience.0) {
                 continue;
             }
             for s in &e.mots {
@@ -120,7 +117,10 @@ impl Ctx {
             if r.mot_id.trim().is_empty() {
                 Status::invalid_argument("mot_id: empty")
             } else {
-                Status::not_found(format!("mot_id: {:?} is not a MOT in the catalog", r.mot_id))
+                Status::not_found(format!(
+                    "mot_id: {:?} is not a MOT in the catalog",
+                    r.mot_id
+                ))
             }
         })?;
         if r.windows.len() > convert::MAX_WINDOWS {
@@ -249,9 +249,8 @@ fn sort(mots: &mut [pb::MotStatus], order: pb::OrderBy) {
         pb::OrderBy::BurnRate => {
             mots.sort_by(|a, b| by(a.burn_rate, b.burn_rate, true).then(a.mot_id.cmp(&b.mot_id)))
         }
-        pb::OrderBy::Impact => mots.sort_by(|a, b| {
-            by(Some(a.impact), Some(b.impact), true).then(a.mot_id.cmp(&b.mot_id))
-        }),
+        pb::OrderBy::Impact => mots
+            .sort_by(|a, b| by(Some(a.impact), Some(b.impact), true).then(a.mot_id.cmp(&b.mot_id))),
         pb::OrderBy::Amount => {
             mots.sort_by(|a, b| b.amount.cmp(&a.amount).then(a.mot_id.cmp(&b.mot_id)))
         }
@@ -275,7 +274,8 @@ fn parse_token(token: &str, fingerprint: u64) -> Result<usize, Status> {
     let (offset, fp) = token
         .split_once('.')
         .ok_or_else(|| bad("is not a token this server issued"))?;
-    let offset = usize::from_str_radix(offset, 16).map_err(|_| bad("is not a token this server issued"))?;
+    let offset =
+        usize::from_str_radix(offset, 16).map_err(|_| bad("is not a token this server issued"))?;
     let fp = u64::from_str_radix(fp, 16).map_err(|_| bad("is not a token this server issued"))?;
     if fp != fingerprint {
         return Err(bad(
@@ -316,7 +316,12 @@ mod tests {
             burn_rate: burn,
             ..Default::default()
         };
-        let mut v = vec![s("a", None), s("b", Some(1.0)), s("c", Some(3.0)), s("d", Some(1.0))];
+        let mut v = vec![
+            s("a", None),
+            s("b", Some(1.0)),
+            s("c", Some(3.0)),
+            s("d", Some(1.0)),
+        ];
         sort(&mut v, pb::OrderBy::BurnRate);
         let ids: Vec<_> = v.iter().map(|m| m.mot_id.as_str()).collect();
         assert_eq!(ids, ["c", "b", "d", "a"]);

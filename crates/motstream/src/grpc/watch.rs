@@ -104,7 +104,9 @@ impl<T> WatchStream<T> {
 
 impl<T> std::fmt::Debug for WatchStream<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WatchStream").field("done", &self.done).finish()
+        f.debug_struct("WatchStream")
+            .field("done", &self.done)
+            .finish()
     }
 }
 
@@ -140,7 +142,6 @@ impl<T> Stream for WatchStream<T> {
         }
     }
 }
-
 
 /// Why a watcher's task stopped.
 enum Stop {
@@ -295,7 +296,9 @@ pub fn watch_alerts(
                 }
                 Err(broadcast::error::RecvError::Closed) => {
                     info!("alert feed closed; ending WatchAlerts");
-                    break Stop::Ended(Status::unavailable("the alert feed closed: the server is stopping"));
+                    break Stop::Ended(Status::unavailable(
+                        "the alert feed closed: the server is stopping",
+                    ));
                 }
             }
         };
