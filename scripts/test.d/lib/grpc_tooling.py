@@ -1,6 +1,8 @@
 """Talks to motstream's gRPC server only through standard tooling: server reflection to list
 and describe services, descriptors from reflection to call MotQuery (no generated code), and
-grpc.health.v1. Usage: grpc_tooling.py HOST:PORT. Exits 1 naming the first failed check."""
+grpc.health.v1. Usage: grpc_tooling.py HOST:PORT [--ca CA.pem --token FILE]; with --ca it
+connects over TLS and checks that MotQuery refuses calls without the bearer token. Exits 1
+naming the first failed check."""
 
 import sys
 import time
@@ -23,8 +25,16 @@ def ok(msg):
     print(f"ok   {msg}")
 
 
-def main(addr):
-    channel = grpc.insecure_channel(addr)
+def main(addr, ca=None, token=None):
+    if ca:
+        with open(ca, "rb") as f:
+            channel = grpc.secure_channel(addr, grpc.ssl_channel_credentials(root_certificates=f.read()))
+    else:
+        channel = grpc.insecure_channel(addr)
+    metadata = ()
+    if token:
+        with open(token) as f:
+            metadata = (("authorization", "Bearer " + f.read().strip()),)
     try:
         grpc.channel_ready_future(channel).result(timeout=30)
     except grpc.FutureTimeoutError:
@@ -75,7 +85,7 @@ def main(addr):
             fail(f"motstream.v1.MotStatus lacks {f}")
     ok(f"describe motstream.v1.MotQuery: {len(methods)} methods, MotStatus with {len(status_fields)} fields")
 
-    def call(method, body):
+    def call(method, body, metadata=metadata):
         m = mq.FindMethodByName(method)
         req_cls = GetMessageClass(m.input_type)
         resp_cls = GetMessageClass(m.output_type)
@@ -85,7 +95,7 @@ def main(addr):
             response_deserializer=resp_cls.FromString,
         )
         return json_format.MessageToDict(
-            stub(json_format.ParseDict(body, req_cls()), timeout=10),
+            stub(json_format.ParseDict(body, req_cls()), timeout=10, metadata=metadata),
             preserving_proto_field_name=True,
         )
 
@@ -114,8 +124,23 @@ def main(addr):
         if e.code() != grpc.StatusCode.INVALID_ARGUMENT or "windows[0]" not in e.details():
             fail(f"GetMot window 5x: {e.code()} {e.details()}")
     ok("call GetMot with a bad window: INVALID_ARGUMENT naming windows[0]")
-    print("gRPC tooling checks passed")
+    if token:
+        try:
+            call("GetMot", {"mot_id": "bag-drop"}, metadata=())
+            fail("GetMot without the bearer token should be refused")
+        except grpc.RpcError as e:
+            if e.code() != grpc.StatusCode.UNAUTHENTICATED:
+                fail(f"GetMot without the token: {e.code()} {e.details()}")
+        ok("over TLS: MotQuery without the token is UNAUTHENTICATED, with it answers")
+    print("gRPC tooling checks passed" + (" (TLS, token)" if ca else ""))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    import argparse
+
+    p = argparse.ArgumentParser()
+    p.add_argument("addr")
+    p.add_argument("--ca")
+    p.add_argument("--token")
+    a = p.parse_args()
+    main(a.addr, a.ca, a.token)
