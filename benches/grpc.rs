@@ -2,12 +2,15 @@
 //! aggregator, the gRPC server), a simulator producing at a steady rate, and tonic clients over
 //! loopback. Measures:
 //! - GetMot latency (p50, p99, max) and calls/s at 1, 16 and 64 concurrent clients, each client
-//!   its own connection, calling back to back while ingest runs;
+//!   its own connection, while ingest runs: first back to back (each client's next call as soon
+//!   as the last answered: the saturation throughput, where latency is mostly queueing), then
+//!   paced like dashboards at `--paced` calls/s per client (far below saturation, so no call
+//!   waits for an earlier one; latency is from sending to the answer);
 //! - WatchMots with 1,000 subscribers at `min_interval` 1s: updates each receives per second,
 //!   the lag from the server's `as_of_ms` to receipt, and how many were dropped.
 //!
 //! cargo bench -p motstream-benches --bench grpc -- --brokers 127.0.0.1:PORT \
-//!     [--rate 2000] [--secs 10] [--clients 1,16,64] [--watchers 1000] [--watch-secs 30]
+//!     [--rate 2000] [--secs 10] [--clients 1,16,64] [--paced 20] [--watchers 1000] [--watch-secs 30]
 //!
 //! The server and the clients share this process and the machine's cores; the clients run on
 //! their own runtime so that they do not queue behind the server's tasks.
@@ -41,6 +44,7 @@ struct Args {
     rate: f64,
     secs: u64,
     clients: Vec<usize>,
+    paced: f64,
     watchers: usize,
     watch_secs: u64,
 }
@@ -51,6 +55,7 @@ fn args() -> Args {
         rate: 2_000.0,
         secs: 10,
         clients: vec![1, 16, 64],
+        paced: 20.0,
         watchers: 1_000,
         watch_secs: 30,
     };
@@ -67,6 +72,7 @@ fn args() -> Args {
                     .map(|c| c.parse().expect("--clients: comma-separated counts"))
                     .collect()
             }
+            "--paced" => a.paced = v().parse().expect("--paced: calls/s per client"),
             "--watchers" => a.watchers = v().parse().expect("--watchers: a count"),
             "--watch-secs" => a.watch_secs = v().parse().expect("--watch-secs: seconds"),
             // `cargo bench` passes --bench.
@@ -144,7 +150,13 @@ struct Latency {
     errors: u64,
 }
 
-async fn get_mot_step(addr: std::net::SocketAddr, clients: usize, secs: u64) -> Latency {
+/// `paced`: calls/s per client, or back to back when `None`.
+async fn get_mot_step(
+    addr: std::net::SocketAddr,
+    clients: usize,
+    secs: u64,
+    paced: Option<f64>,
+) -> Latency {
     const MOTS: [&str; 5] = [
         "online-check-in",
         "bag-drop",
@@ -160,12 +172,20 @@ async fn get_mot_step(addr: std::net::SocketAddr, clients: usize, secs: u64) -> 
             let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
             let mut errors = 0u64;
             let mut n = i;
+            let period = paced.map(|r| Duration::from_secs_f64(1.0 / r));
+            // Clients start spread over one period, as independent dashboards would.
+            let mut next = Instant::now()
+                + period.map_or(Duration::ZERO, |p| p.mul_f64(i as f64 / clients as f64));
             while Instant::now() < until {
                 n += 1;
                 let req = pb::GetMotRequest {
                     mot_id: MOTS[n % MOTS.len()].into(),
                     windows: vec!["5m".into()],
                 };
+                if let Some(p) = period {
+                    tokio::time::sleep_until(next.into()).await;
+                    next += p;
+                }
                 let t0 = Instant::now();
                 match c.get_mot(req).await {
                     Ok(r) if r.get_ref().windows.len() == 1 => {
@@ -360,15 +380,18 @@ fn main() {
         a.rate, a.secs
     );
     println!(
-        "{:>8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>7}",
-        "clients", "calls", "calls/s", "p50 µs", "p99 µs", "max µs", "errors"
+        "{:>8} {:>14} {:>10} {:>10} {:>10} {:>10} {:>10} {:>7}",
+        "clients", "mode", "calls", "calls/s", "p50 µs", "p99 µs", "max µs", "errors"
     );
-    for &n in &a.clients {
-        let r = client_rt.block_on(get_mot_step(addr, n, a.secs));
-        println!(
-            "{:>8} {:>10} {:>10.0} {:>10} {:>10} {:>10} {:>7}",
-            r.clients, r.calls, r.per_sec, r.p50_us, r.p99_us, r.max_us, r.errors
-        );
+    for paced in [None, Some(a.paced)] {
+        for &n in &a.clients {
+            let r = client_rt.block_on(get_mot_step(addr, n, a.secs, paced));
+            let mode = paced.map_or("back to back".into(), |p| format!("{p}/s each"));
+            println!(
+                "{:>8} {:>14} {:>10} {:>10.0} {:>10} {:>10} {:>10} {:>7}",
+                r.clients, mode, r.calls, r.per_sec, r.p50_us, r.p99_us, r.max_us, r.errors
+            );
+        }
     }
     let ingest_rate = (service.state.applied() - applied0) as f64 / t0.elapsed().as_secs_f64();
     println!("ingest applied {ingest_rate:.0} events/s during the GetMot steps");

@@ -519,6 +519,76 @@ async fn the_watcher_limit_the_token_and_the_deadline_hold() {
     svc.stop();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_health_is_not_serving_while_partitions_rebuild_and_serving_once_live() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let t = topics("grpc-health", 4).await;
+    let (msgs, truth) = workload("grpch", 150_000, 0, 31, now_ms(), Duration::from_secs(60));
+    produce_all(&t.events, &msgs);
+    let want = truth.valid();
+    // The first instance consumes and commits everything, so the next one must replay it.
+    let first = start("grpc-health-a", &t, &[]);
+    first.wait_status("1h", WAIT, |s| total(s) >= want);
+    first.stop();
+
+    let svc = start("grpc-health-b", &t, &[]);
+    let channel =
+        ep_connect(Endpoint::from_shared(format!("http://{}", svc.grpc_addr())).expect("endpoint"))
+            .await;
+    let mut health = HealthClient::new(channel);
+    let mut check = async || {
+        let r = health
+            .check(HealthCheckRequest {
+                service: "motstream.v1.MotQuery".into(),
+            })
+            .await
+            .expect("health check");
+        ServingStatus::try_from(r.into_inner().status).expect("a known status")
+    };
+    let deadline = Instant::now() + WAIT;
+    let mut seen_rebuilding = false;
+    loop {
+        let (_, ready) = svc.get("/readyz");
+        let rebuilding = ready["reasons"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|r| r.as_str().is_some_and(|r| r.contains("rebuilding")));
+        let status = check().await;
+        if rebuilding {
+            seen_rebuilding = true;
+            // SERVING is right only if the rebuild ended between the two reads.
+            let (_, after) = svc.get("/readyz");
+            assert!(
+                status == ServingStatus::NotServing || after["ready"] == true,
+                "SERVING while rebuilding: {ready}"
+            );
+        }
+        if ready["ready"] == true {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never ready: {ready}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        seen_rebuilding,
+        "the replay of 150,000 events was too quick to observe"
+    );
+    // Health is read from the same report at each call, so it follows at once.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while check().await != ServingStatus::Serving {
+        assert!(Instant::now() < deadline, "not SERVING 5 s after ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        total(&svc.status("1h")),
+        want,
+        "the rebuilt windows hold every event"
+    );
+    svc.stop();
+}
+
 /// Sends one event and waits for the broker's acknowledgement.
 fn send(p: &ThreadedProducer<DefaultProducerContext>, topic: &str, e: &InteractionEvent<'_>) {
     let payload = encode(e, Encoding::Protobuf);

@@ -2,18 +2,18 @@
 //! reflection beside it, optional TLS and an optional bearer token.
 //!
 //! Health follows ingest: NOT_SERVING while ingest is not ready (starting, a partition
-//! rebuilding or paused, the broker unreachable), SERVING otherwise, polled twice a second.
+//! rebuilding or paused, the broker unreachable), SERVING otherwise, read at each call.
 //! The token, when configured, guards MotQuery only: health and reflection stay open for
 //! probes and tooling, and reveal no data.
 
 mod convert;
+mod health;
 mod query;
 mod watch;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use motstream_ingest::Health;
@@ -22,17 +22,13 @@ use motstream_proto::v1::mot_query_server::{MotQuery, MotQueryServer};
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 use tonic::{Request, Response, Status};
-use tonic_health::ServingStatus;
-use tracing::{error, info};
+use tracing::error;
 
 pub use query::Ctx;
 pub use watch::{WatchStream, Watchers};
 
 use crate::alert_feed::AlertFeed;
 use crate::state::AggregatorState;
-
-/// How often health is copied from ingest's report to grpc.health.v1.
-const HEALTH_POLL: Duration = Duration::from_millis(500);
 
 /// The server's settings (from `ServiceConfig`).
 #[derive(Debug, Clone)]
@@ -214,40 +210,6 @@ fn tls(settings: &GrpcSettings) -> anyhow::Result<Option<ServerTlsConfig>> {
     }
 }
 
-/// Copies ingest's readiness into grpc.health.v1 until `stop` flips.
-async fn follow_health(
-    reporter: tonic_health::server::HealthReporter,
-    health: Arc<Health>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    let mut last = None;
-    loop {
-        let status = if health.report().ready {
-            ServingStatus::Serving
-        } else {
-            ServingStatus::NotServing
-        };
-        if last != Some(status) {
-            info!(
-                serving = status == ServingStatus::Serving,
-                "gRPC health changed"
-            );
-            reporter.set_service_status("", status).await;
-            reporter
-                .set_service_status(
-                    <MotQueryServer<QueryService> as tonic::server::NamedService>::NAME,
-                    status,
-                )
-                .await;
-            last = Some(status);
-        }
-        tokio::select! {
-            () = tokio::time::sleep(HEALTH_POLL) => {}
-            _ = stop.wait_for(|s| *s) => return,
-        }
-    }
-}
-
 /// Binds `settings.listen` and serves until `stop` flips to true. Returns the bound address
 /// (useful with port 0), the query service (for its watcher counts) and the server task.
 pub async fn serve(
@@ -266,11 +228,9 @@ pub async fn serve(
     );
     let token = settings.token_file.as_ref().map(read_token).transpose()?;
     let tls = tls(settings)?;
-    let (reporter, health_service) = tonic_health::server::health_reporter();
-    // NOT_SERVING until the first poll has seen ingest ready.
-    reporter
-        .set_service_status("", ServingStatus::NotServing)
-        .await;
+    let health_service = tonic_health::pb::health_server::HealthServer::new(
+        health::IngestHealth::new(health, stop.clone()),
+    );
     // Both reflection versions: older tools (grpcurl < 1.9, grpcio's reflection client) ask
     // v1alpha, newer ones v1.
     let reflection = || {
@@ -311,7 +271,6 @@ pub async fn serve(
             .add_service(reflection_v1alpha)
             .add_service(mot_query),
     };
-    tokio::spawn(follow_health(reporter, health, stop.clone()));
     let mut stop_serving = stop;
     let task = tokio::spawn(async move {
         let shutdown = async move {

@@ -2,13 +2,14 @@
 //! ListUnidentifiedMots and ListAlerts. Each reads the aggregator synchronously (a few hundred
 //! microseconds at most), converts at the boundary and answers.
 
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use motstream_core::MotIdx;
 use motstream_proto::v1 as pb;
-use motstream_window::ExperienceStatus;
+use motstream_window::{ExperienceStatus, MotStatus};
 use tonic::Status;
 
 use super::convert::{self, Filter, Window};
@@ -20,8 +21,9 @@ pub const MOT_STATES: &[&str] = &["firing", "pending", "inactive"];
 /// Alert states an alert filter accepts.
 pub const ALERT_STATES: &[&str] = &["pending", "firing", "resolved", "inactive"];
 
-/// How long a computed status of every MOT is reused by watchers and lists: watchers tick
-/// at their own phase, so without this 1,000 watchers would recompute 1,000 times a second.
+/// How long a computed status is reused by watchers, lists and GetMot: watchers tick at their
+/// own phase and dashboards poll the same MOTs, so without this 1,000 watchers would recompute
+/// 1,000 times a second. Every answer carries the `as_of_ms` it was computed at.
 const SHARED_FOR: Duration = Duration::from_millis(50);
 
 /// What the handlers read. Cheap to clone.
@@ -32,7 +34,20 @@ pub struct Ctx {
     /// The longest window any tier retains, ms.
     pub retention_ms: u64,
     cache: Arc<Mutex<Option<Cached>>>,
+    /// One MOT over one window, by (MOT index, window ms): GetMot's answers, reused for
+    /// [`SHARED_FOR`] so that many dashboards polling the same MOT cost one computation.
+    mot_cache: Arc<Mutex<HashMap<(u32, u64), CachedMot>>>,
 }
+
+#[derive(Debug, Clone)]
+struct CachedMot {
+    at: Instant,
+    now_ms: i64,
+    status: Arc<MotStatus>,
+}
+
+/// Entries kept in the GetMot cache before it is emptied (windows are free text).
+const MOT_CACHE_MAX: usize = 4_096;
 
 #[derive(Debug)]
 struct Cached {
@@ -57,6 +72,7 @@ impl Ctx {
             alerts,
             retention_ms,
             cache: Arc::new(Mutex::new(None)),
+            mot_cache: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -89,6 +105,42 @@ impl Ctx {
             all: Arc::clone(&all),
         });
         Ok((all, now_ms))
+    }
+
+    /// One MOT's status over `window_ms`, and the time it is as of; reused for up to 50 ms.
+    fn mot(
+        &self,
+        idx: MotIdx,
+        window_ms: u64,
+        field: &str,
+    ) -> Result<(Arc<MotStatus>, i64), Status> {
+        // A std mutex: held for a lookup or an insert, never across the computation.
+        let lock = || self.mot_cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = lock().get(&(idx.0, window_ms))
+            && c.at.elapsed() < SHARED_FOR
+        {
+            return Ok((Arc::clone(&c.status), c.now_ms));
+        }
+        let now_ms = crate::now_ms();
+        let status = Arc::new(
+            self.state
+                .agg
+                .status_mot(motstream_window::MotIdx(idx.0), window_ms, now_ms)
+                .map_err(|e| convert::query_error(field, e))?,
+        );
+        let mut cache = lock();
+        if cache.len() >= MOT_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(
+            (idx.0, window_ms),
+            CachedMot {
+                at: Instant::now(),
+                now_ms,
+                status: Arc::clone(&status),
+            },
+        );
+        Ok((status, now_ms))
     }
 
     /// The matching MOTs' statuses on the wire, in catalog order.
@@ -141,15 +193,10 @@ impl Ctx {
         };
         let m = catalog.mot(idx);
         let state = convert::alert_state(&self.alerts, &m.id);
-        let now_ms = crate::now_ms();
         let mut out = Vec::with_capacity(windows.len());
         for (i, w) in windows.iter().enumerate() {
-            let s = self
-                .state
-                .agg
-                .status_mot(motstream_window::MotIdx(idx.0), w.ms, now_ms)
-                .map_err(|e| convert::query_error(&format!("windows[{i}]"), e))?;
-            out.push(convert::mot_status(&s, catalog, &w.text, now_ms, state));
+            let (s, as_of_ms) = self.mot(idx, w.ms, &format!("windows[{i}]"))?;
+            out.push(convert::mot_status(&s, catalog, &w.text, as_of_ms, state));
         }
         Ok(pb::GetMotResponse {
             mot: Some(convert::mot_info(m, catalog)),
