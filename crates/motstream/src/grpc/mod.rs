@@ -285,3 +285,6 @@ pub async fn serve(
     });
     Ok((bound, query, task))
 }
+
+#[cfg(test)]
+mod tests;
