@@ -7,17 +7,20 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use motstream_proto::v1 as pb;
+use motstream_proto::v1::mot_query_client::MotQueryClient;
 use motstream_tests::prometheus::http_text;
 use motstream_tests::service::{binary, free_port, http_get};
 
 #[test]
 fn no_argument_default_shows_every_mot_an_sco_rate_and_the_scripted_incident() {
     let port = free_port();
+    let grpc_port = free_port();
     let log = std::env::temp_dir().join(format!("motstream-embedded-{}.log", std::process::id()));
     let mut child = Command::new(binary())
         // The no-argument command; the environment only moves its port off the default.
         .env("MOTSTREAM_METRICS_LISTEN", format!("127.0.0.1:{port}"))
-        .env("MOTSTREAM_GRPC_LISTEN", "127.0.0.1:0")
+        .env("MOTSTREAM_GRPC_LISTEN", format!("127.0.0.1:{grpc_port}"))
         .env("MOTSTREAM_DEMO_RATE", "200")
         .env_remove("MOTSTREAM_BROKERS")
         .env_remove("MOTSTREAM_CONFIG")
@@ -88,6 +91,45 @@ fn no_argument_default_shows_every_mot_an_sco_rate_and_the_scripted_incident() {
             "/metrics lacks {mot}:\n{page}"
         );
     }
+    // The same numbers through the gRPC API, as a dashboard or the CLI reads them.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (mot, exp) = rt.block_on(async {
+        let mut c = MotQueryClient::connect(format!("http://127.0.0.1:{grpc_port}"))
+            .await
+            .expect("gRPC server of the embedded default");
+        let mot = c
+            .get_mot(pb::GetMotRequest {
+                mot_id: "bag-drop".into(),
+                windows: vec!["1m".into(), "5m".into()],
+            })
+            .await
+            .expect("GetMot")
+            .into_inner();
+        let exp = c
+            .get_experience(pb::GetExperienceRequest {
+                experience_id: "airline-departure".into(),
+                window: "5m".into(),
+            })
+            .await
+            .expect("GetExperience")
+            .into_inner();
+        (mot, exp)
+    });
+    assert_eq!(mot.windows.len(), 2);
+    assert!(
+        mot.windows
+            .iter()
+            .all(|w| w.amount > 0 && w.smoto_rate.is_some()),
+        "bag-drop has traffic over gRPC: {mot:?}"
+    );
+    assert_eq!(exp.mots.len(), 5);
+    assert!(
+        exp.sco_rate.is_some() && exp.journeys_started > 0,
+        "{exp:?}"
+    );
     let _ = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status();
@@ -103,5 +145,10 @@ fn no_argument_default_shows_every_mot_an_sco_rate_and_the_scripted_incident() {
     assert!(
         out.contains("broker") && out.contains("kcat -P") && out.contains("/metrics"),
         "it prints the broker and how to add events:\n{out}"
+    );
+    assert!(
+        out.contains(&format!("127.0.0.1:{grpc_port}"))
+            && out.contains("motstream mot get bag-drop"),
+        "it prints the gRPC address and a CLI example:\n{out}"
     );
 }

@@ -52,6 +52,8 @@ impl ServiceProcess {
         let log = std::env::temp_dir().join(format!("{name}.log"));
         let out = std::fs::File::create(&log).expect("log file");
         let child = Command::new(binary())
+            // `--log-format` after `run`: before it, clap rejects it as conflicting with the
+            // subcommand (`args_conflicts_with_subcommands`).
             .args([
                 "run",
                 "--log-format",
@@ -83,6 +85,27 @@ impl ServiceProcess {
                 Instant::now() < deadline,
                 "motstream did not listen on {} within {timeout:?}; log:\n{}",
                 self.http,
+                self.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The gRPC address the service bound (it is started on port 0), read from its log.
+    pub fn grpc_addr(&self) -> SocketAddr {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let found = text
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .find_map(|v| v["grpc_addr"].as_str().and_then(|a| a.parse().ok()));
+            if let Some(a) = found {
+                return a;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "motstream logged no gRPC address within 30 s; log:\n{}",
                 self.log_tail()
             );
             std::thread::sleep(Duration::from_millis(100));

@@ -55,6 +55,18 @@ pub enum Command {
     /// Show the effective service configuration.
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// Query MOTs from a running service over gRPC (`mot get bag-drop`, `mot top --by burn`).
+    #[command(subcommand)]
+    Mot(crate::client::MotCmd),
+    /// Query experiences from a running service over gRPC.
+    #[command(subcommand)]
+    Experience(crate::client::ExperienceCmd),
+    /// A live table of MOT statuses from a running service (gRPC WatchMots).
+    Watch(crate::client::WatchArgs),
+    /// Alert transitions from a running service; `--follow` keeps streaming new ones.
+    Alerts(crate::client::AlertsArgs),
+    /// MOT ids seen in events but absent from the catalog.
+    Unidentified(crate::client::UnidentifiedArgs),
 }
 
 #[derive(Debug, Subcommand)]

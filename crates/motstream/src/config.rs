@@ -62,6 +62,21 @@ pub struct ServiceArgs {
     /// gRPC query service address [default: 127.0.0.1:50051].
     #[arg(long, env = "MOTSTREAM_GRPC_LISTEN")]
     pub grpc_listen: Option<SocketAddr>,
+    /// Open gRPC watch streams (WatchMots, WatchAlerts) allowed at once [default: 4096].
+    #[arg(long, env = "MOTSTREAM_GRPC_MAX_WATCHERS")]
+    pub grpc_max_watchers: Option<usize>,
+    /// Messages buffered per gRPC watcher before it is dropped as too slow [default: 1024].
+    #[arg(long, env = "MOTSTREAM_GRPC_WATCH_BUFFER")]
+    pub grpc_watch_buffer: Option<usize>,
+    /// PEM certificate chain for gRPC over TLS (with --grpc-tls-key); unset: plaintext.
+    #[arg(long, env = "MOTSTREAM_GRPC_TLS_CERT")]
+    pub grpc_tls_cert: Option<PathBuf>,
+    /// PEM private key for gRPC over TLS (with --grpc-tls-cert).
+    #[arg(long, env = "MOTSTREAM_GRPC_TLS_KEY")]
+    pub grpc_tls_key: Option<PathBuf>,
+    /// File holding the bearer token gRPC queries must present; unset: no check.
+    #[arg(long, env = "MOTSTREAM_GRPC_TOKEN_FILE")]
+    pub grpc_token_file: Option<PathBuf>,
     /// Prometheus /metrics and health address [default: 127.0.0.1:9464].
     #[arg(long, env = "MOTSTREAM_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
@@ -92,6 +107,11 @@ struct FileConfig {
     lateness: Option<String>,
     max_future_skew: Option<String>,
     grpc_listen: Option<SocketAddr>,
+    grpc_max_watchers: Option<usize>,
+    grpc_watch_buffer: Option<usize>,
+    grpc_tls_cert: Option<PathBuf>,
+    grpc_tls_key: Option<PathBuf>,
+    grpc_token_file: Option<PathBuf>,
     metrics_listen: Option<SocketAddr>,
     dedup_window: Option<String>,
     exporter: Option<bool>,
@@ -133,6 +153,15 @@ pub struct ServiceConfig {
     pub lateness: Duration,
     pub max_future_skew: Duration,
     pub grpc_listen: SocketAddr,
+    /// gRPC watch streams allowed at once.
+    pub grpc_max_watchers: usize,
+    /// Messages buffered per gRPC watcher.
+    pub grpc_watch_buffer: usize,
+    /// TLS certificate and key for gRPC; both `None`: plaintext.
+    pub grpc_tls_cert: Option<PathBuf>,
+    pub grpc_tls_key: Option<PathBuf>,
+    /// Bearer token file for gRPC queries; `None`: no check.
+    pub grpc_token_file: Option<PathBuf>,
     pub metrics_listen: SocketAddr,
     /// De-duplication window by event id; `None`: off.
     pub dedup_window: Option<Duration>,
@@ -182,6 +211,11 @@ impl ServiceConfig {
             lateness: Duration::from_secs(300),
             max_future_skew: Duration::from_secs(300),
             grpc_listen: ([127, 0, 0, 1], 50051).into(),
+            grpc_max_watchers: 4096,
+            grpc_watch_buffer: 1024,
+            grpc_tls_cert: None,
+            grpc_tls_key: None,
+            grpc_token_file: None,
             metrics_listen: ([127, 0, 0, 1], 9464).into(),
             dedup_window: None,
             exporter: true,
@@ -271,6 +305,36 @@ impl ServiceConfig {
                 file.grpc_listen,
                 d.grpc_listen,
             ),
+            grpc_max_watchers: r.pick(
+                "grpc_max_watchers",
+                args.grpc_max_watchers,
+                file.grpc_max_watchers,
+                d.grpc_max_watchers,
+            ),
+            grpc_watch_buffer: r.pick(
+                "grpc_watch_buffer",
+                args.grpc_watch_buffer,
+                file.grpc_watch_buffer,
+                d.grpc_watch_buffer,
+            ),
+            grpc_tls_cert: r.pick(
+                "grpc_tls_cert",
+                args.grpc_tls_cert.clone().map(Some),
+                file.grpc_tls_cert.map(Some),
+                None,
+            ),
+            grpc_tls_key: r.pick(
+                "grpc_tls_key",
+                args.grpc_tls_key.clone().map(Some),
+                file.grpc_tls_key.map(Some),
+                None,
+            ),
+            grpc_token_file: r.pick(
+                "grpc_token_file",
+                args.grpc_token_file.clone().map(Some),
+                file.grpc_token_file.map(Some),
+                None,
+            ),
             metrics_listen: r.pick(
                 "metrics_listen",
                 args.metrics_listen,
@@ -291,6 +355,12 @@ impl ServiceConfig {
         cfg.sources = r.sources;
         if cfg.topics.iter().any(|t| t.trim().is_empty()) || cfg.topics.is_empty() {
             anyhow::bail!("topics: must name at least one topic, none empty");
+        }
+        if cfg.grpc_max_watchers == 0 || cfg.grpc_watch_buffer == 0 {
+            anyhow::bail!("grpc_max_watchers, grpc_watch_buffer: must be at least 1");
+        }
+        if cfg.grpc_tls_cert.is_some() != cfg.grpc_tls_key.is_some() {
+            anyhow::bail!("grpc_tls_cert, grpc_tls_key: set both for TLS, or neither");
         }
         if cfg.topics.contains(&cfg.dlq_topic) {
             anyhow::bail!(
@@ -347,6 +417,20 @@ impl ServiceConfig {
             ),
         );
         line("grpc_listen", format!("{:?}", self.grpc_listen.to_string()));
+        line("grpc_max_watchers", self.grpc_max_watchers.to_string());
+        line("grpc_watch_buffer", self.grpc_watch_buffer.to_string());
+        let path = |p: &Option<PathBuf>, unset: &str| {
+            p.as_ref().map_or_else(
+                || format!("\"\"  # unset: {unset},"),
+                |p| format!("{:?}", p.display().to_string()),
+            )
+        };
+        line("grpc_tls_cert", path(&self.grpc_tls_cert, "plaintext"));
+        line("grpc_tls_key", path(&self.grpc_tls_key, "plaintext"));
+        line(
+            "grpc_token_file",
+            path(&self.grpc_token_file, "no token check"),
+        );
         line(
             "metrics_listen",
             format!("{:?}", self.metrics_listen.to_string()),

@@ -94,8 +94,9 @@ pub fn run(mut cfg: ServiceConfig, demo: &DemoArgs) -> anyhow::Result<()> {
             })?
         };
         let http = service.http_addr;
+        let grpc = service.grpc_addr;
         let topic = &cfg.topics[0];
-        info!(broker = %bootstrap, %http, rate = demo.rate, "embedded default running");
+        info!(broker = %bootstrap, %http, %grpc, rate = demo.rate, "embedded default running");
         #[allow(clippy::print_stdout)]
         {
             println!(
@@ -104,8 +105,11 @@ pub fn run(mut cfg: ServiceConfig, demo: &DemoArgs) -> anyhow::Result<()> {
                  \n  status     http://{http}/status?window=5m\
                  \n  metrics    http://{http}/metrics   (Prometheus)\
                  \n  health     http://{http}/healthz   readiness http://{http}/readyz\
+                 \n  gRPC       {grpc}   (motstream.v1.MotQuery, grpc.health.v1, reflection)\
                  \n\nTry:\
                  \n  curl -s 'http://{http}/status?window=1m'\
+                 \n  motstream mot get bag-drop --window 5m --server http://{grpc}\
+                 \n  motstream watch --server http://{grpc}\
                  \n  echo '{{\"mot_id\":\"bag-drop\",\"event_time_ms\":'$(date +%s%3N)',\"outcome\":\"failure\",\"failure_reason\":\"kiosk-offline\"}}' | kcat -P -b {bootstrap} -t {topic} -H content-type=application/json\
                  \n\nCtrl-C stops everything.\n",
                 demo.rate,

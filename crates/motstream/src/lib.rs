@@ -4,9 +4,11 @@
 pub mod alert_feed;
 pub mod catalog_cmd;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod embedded;
 pub mod exporter;
+pub mod grpc;
 pub mod http;
 pub mod loadgen;
 pub mod logging;

@@ -37,6 +37,11 @@ fn main() -> ExitCode {
         Some(Command::Config(c)) => motstream::config::show(c, &matches),
         Some(Command::Run(args)) => run(args, &matches),
         Some(Command::Loadgen(args)) => motstream::loadgen::run(args).map(|()| ExitCode::SUCCESS),
+        Some(Command::Mot(c)) => motstream::client::mot(c),
+        Some(Command::Experience(c)) => motstream::client::experience(c),
+        Some(Command::Watch(a)) => motstream::client::watch(a),
+        Some(Command::Alerts(a)) => motstream::client::alerts(a),
+        Some(Command::Unidentified(a)) => motstream::client::unidentified(a),
     };
     match result {
         Ok(code) => code,

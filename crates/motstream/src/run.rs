@@ -33,6 +33,10 @@ pub fn load_catalog(cfg: &ServiceConfig) -> anyhow::Result<Catalog> {
 pub struct Service {
     /// Where the HTTP server listens (useful when configured with port 0).
     pub http_addr: SocketAddr,
+    /// Where the gRPC query service listens (useful when configured with port 0).
+    pub grpc_addr: SocketAddr,
+    /// The gRPC query service, for its watcher counts.
+    pub grpc: crate::grpc::QueryService,
     pub health: Arc<Health>,
     pub state: Arc<AggregatorState>,
     /// Alert transitions, for the gRPC API, the exporter and the CLI.
@@ -41,6 +45,7 @@ pub struct Service {
     stop_http: watch::Sender<bool>,
     ingest: Option<std::thread::JoinHandle<Result<(), motstream_ingest::IngestError>>>,
     http: tokio::task::JoinHandle<()>,
+    grpc_task: tokio::task::JoinHandle<()>,
 }
 
 impl Service {
@@ -122,8 +127,19 @@ impl Service {
         )
         .await?;
         info!(%http_addr, metrics = cfg.exporter, "HTTP status server listening (/healthz, /readyz, /status, /metrics)");
+        let (grpc_addr, grpc, grpc_task) = crate::grpc::serve(
+            &crate::grpc::GrpcSettings::from_config(cfg),
+            Arc::clone(&state),
+            Arc::clone(&alerts),
+            Arc::clone(&health),
+            stop_http.subscribe(),
+        )
+        .await?;
+        info!(%grpc_addr, tls = cfg.grpc_tls_cert.is_some(), token = cfg.grpc_token_file.is_some(), "gRPC query service listening (motstream.v1.MotQuery, health, reflection)");
         Ok(Self {
             http_addr,
+            grpc_addr,
+            grpc,
             health,
             state,
             alerts,
@@ -131,6 +147,7 @@ impl Service {
             stop_http,
             ingest: Some(ingest),
             http,
+            grpc_task,
         })
     }
 
@@ -145,6 +162,7 @@ impl Service {
         }
         let _ = self.stop_http.send(true);
         let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.http).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.grpc_task).await;
         Ok(())
     }
 }
