@@ -19,7 +19,6 @@
 //! they do not share the two cores with a producer.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -27,12 +26,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use hdrhistogram::Histogram;
 use motstream::config::ServiceConfig;
 use motstream::state::AggregatorState;
+use motstream_benches::{bench_event, create_topic};
 use motstream_core::codec::{CONTENT_TYPE_HEADER, encode};
-use motstream_core::{Classification, Encoding, InteractionEvent, Limits, Outcome};
+use motstream_core::{Classification, Encoding, InteractionEvent, Limits};
 use motstream_ingest::{Health, IngestConfig, PartitionKey, Sink};
 use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use serde::Serialize;
@@ -159,27 +157,6 @@ fn arg(args: &[String], name: &str) -> Option<String> {
         .cloned()
 }
 
-fn create_topic(brokers: &str, name: &str, partitions: i32) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
-            .create()
-            .expect("admin client");
-        let t = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
-        for r in admin
-            .create_topics([&t], &AdminOptions::new())
-            .await
-            .expect("create topics")
-        {
-            r.expect("topic created");
-        }
-    });
-}
-
 /// Produces `n` events as fast as the producer goes (untimed), then times ingest alone
 /// applying all of them. Returns (events/s, CPU s per million events, peak RSS MiB).
 fn catch_up(
@@ -206,23 +183,12 @@ fn catch_up(
     let now = now_ms();
     for i in 0..n as usize {
         let key = format!("j-{}", i % 10_000);
-        let event = InteractionEvent {
-            event_id: None,
-            mot_id: Cow::Borrowed(&mots[i % mots.len()]),
-            experience_id: None,
-            journey_id: Some(Cow::Borrowed(&key)),
-            event_time_ms: now - 60_000 + (i as i64 % 60_000),
-            outcome: if i.is_multiple_of(13) {
-                Outcome::Failure
-            } else {
-                Outcome::Success
-            },
-            failure_reason: i.is_multiple_of(13).then_some(Cow::Borrowed("printer-jam")),
-            channel: Some(Cow::Borrowed("kiosk")),
-            duration_ms: Some((i % 90_000) as u32),
-            producer_id: Some(Cow::Borrowed("e2e-bench")),
-            attributes: Vec::new(),
-        };
+        let event = bench_event(
+            &mots[i % mots.len()],
+            &key,
+            i,
+            now - 60_000 + (i as i64 % 60_000),
+        );
         let payload = encode(&event, encoding);
         let mut rec = BaseRecord::<str, [u8]>::to(&topic)
             .key(key.as_str())
@@ -385,23 +351,7 @@ fn run_step(
         let due = (start.elapsed().as_secs_f64() * rate as f64) as u64;
         while sent < due {
             let i = sent as usize;
-            let event = InteractionEvent {
-                event_id: None,
-                mot_id: Cow::Borrowed(&mots[i % mots.len()]),
-                experience_id: None,
-                journey_id: Some(Cow::Borrowed(&keys[i % keys.len()])),
-                event_time_ms: now_ms(),
-                outcome: if i.is_multiple_of(13) {
-                    Outcome::Failure
-                } else {
-                    Outcome::Success
-                },
-                failure_reason: i.is_multiple_of(13).then_some(Cow::Borrowed("printer-jam")),
-                channel: Some(Cow::Borrowed("kiosk")),
-                duration_ms: Some((i % 90_000) as u32),
-                producer_id: Some(Cow::Borrowed("e2e-bench")),
-                attributes: Vec::new(),
-            };
+            let event = bench_event(&mots[i % mots.len()], &keys[i % keys.len()], i, now_ms());
             let payload = encode(&event, encoding);
             let mut rec = BaseRecord::<str, [u8]>::to(&topic)
                 .key(keys[i % keys.len()].as_str())

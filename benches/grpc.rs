@@ -24,13 +24,11 @@ use hdrhistogram::Histogram;
 use motstream::config::ServiceConfig;
 use motstream::produce::{self, Limit};
 use motstream::run::{BUILTIN_CATALOG, Service};
+use motstream_benches::create_topic;
 use motstream_core::{Catalog, Encoding};
 use motstream_proto::v1 as pb;
 use motstream_proto::v1::mot_query_client::MotQueryClient;
 use motstream_sim::{Scenario, SimConfig, Simulator};
-use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use tonic::transport::{Channel, Endpoint};
 
 fn now_ms() -> i64 {
@@ -107,27 +105,6 @@ fn rss_mib() -> f64 {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse::<f64>().ok())
         .map_or(0.0, |kib| kib / 1024.0)
-}
-
-fn create_topic(brokers: &str, name: &str, partitions: i32) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
-            .create()
-            .expect("admin client");
-        let t = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
-        for r in admin
-            .create_topics([&t], &AdminOptions::new())
-            .await
-            .expect("create topics")
-        {
-            r.expect("topic created");
-        }
-    });
 }
 
 async fn connect(addr: std::net::SocketAddr) -> MotQueryClient<Channel> {

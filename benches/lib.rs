@@ -3,6 +3,9 @@
 use std::borrow::Cow;
 
 use motstream_core::{Catalog, InteractionEvent, Outcome};
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
 
 /// The airline example catalog, as shipped.
 pub fn airline_catalog() -> Catalog {
@@ -28,4 +31,53 @@ pub fn typical_event(now_ms: i64) -> InteractionEvent<'static> {
         producer_id: Some(Cow::Borrowed("kiosk-ams")),
         attributes: Vec::new(),
     }
+}
+
+/// The load benchmarks' event: one in 13 fails with a reason, journeys keyed by `key`.
+pub fn bench_event<'a>(
+    mot: &'a str,
+    key: &'a str,
+    i: usize,
+    event_time_ms: i64,
+) -> InteractionEvent<'a> {
+    let failed = i.is_multiple_of(13);
+    InteractionEvent {
+        event_id: None,
+        mot_id: Cow::Borrowed(mot),
+        experience_id: None,
+        journey_id: Some(Cow::Borrowed(key)),
+        event_time_ms,
+        outcome: if failed {
+            Outcome::Failure
+        } else {
+            Outcome::Success
+        },
+        failure_reason: failed.then_some(Cow::Borrowed("printer-jam")),
+        channel: Some(Cow::Borrowed("kiosk")),
+        duration_ms: Some((i % 90_000) as u32),
+        producer_id: Some(Cow::Borrowed("e2e-bench")),
+        attributes: Vec::new(),
+    }
+}
+
+/// Creates a topic on the benchmark's broker; panics if it cannot (a benchmark set-up error).
+pub fn create_topic(brokers: &str, name: &str, partitions: i32) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .create()
+            .expect("admin client");
+        let t = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+        for r in admin
+            .create_topics([&t], &AdminOptions::new())
+            .await
+            .expect("create topics")
+        {
+            r.expect("topic created");
+        }
+    });
 }
