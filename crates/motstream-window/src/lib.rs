@@ -43,6 +43,7 @@
 mod aggregate;
 mod aggregator;
 mod bucket;
+mod bulk;
 mod config;
 mod error;
 mod hash;
@@ -61,6 +62,7 @@ mod unidentified;
 mod writer;
 
 pub use aggregate::{Counts, ExperienceAggregate, MotAggregate};
+pub use bulk::BulkCounts;
 pub use aggregator::{Aggregator, DroppedPartition, WarmingReport};
 pub use config::{StatusOptions, TierSpec, WindowConfig};
 pub use error::{ConfigError, QueryError};
