@@ -42,6 +42,23 @@ impl BulkCounts {
         self.warming.get(mot.0 as usize).copied().unwrap_or(false)
     }
 
+    /// Bulk counts from values, for tests and benchmarks of their consumers:
+    /// `counts[w * mot_count + m]`, `warming` per MOT or empty.
+    pub fn from_parts(
+        mot_count: usize,
+        windows_ms: Vec<u64>,
+        counts: Vec<Counts>,
+        warming: Vec<bool>,
+    ) -> Self {
+        Self {
+            mot_count,
+            spans: Vec::new(),
+            windows_ms,
+            counts,
+            warming,
+        }
+    }
+
     /// MOTs covered.
     pub fn mot_count(&self) -> usize {
         self.mot_count
