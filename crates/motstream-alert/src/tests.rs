@@ -141,10 +141,8 @@ fn a_low_target_still_pages_when_nearly_everything_fails() {
             .is_empty()
     );
     let t = e.tick(&counts(&[OK, (c(5, 95), c(5, 95)), OK], &[]), 2);
-    assert_eq!(
-        (t.len(), t[0].mot, t[0].eval.threshold),
-        (1, MotIdx(1), 6.0)
-    );
+    assert_eq!((t.len(), t[0].mot), (1, MotIdx(1)));
+    assert!((t[0].eval.threshold - 6.0).abs() < 1e-9);
 }
 
 #[test]
