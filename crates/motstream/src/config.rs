@@ -73,6 +73,8 @@ pub struct ServiceArgs {
     /// config file's `[kafka]` table key by key.
     #[arg(long = "kafka-property", env = "MOTSTREAM_KAFKA_PROPERTIES", value_delimiter = ',', value_parser = property)]
     pub kafka_properties: Vec<(String, String)>,
+    #[command(flatten)]
+    pub alerts: crate::alerting::config::AlertArgs,
 }
 
 /// The config file, as written. Unknown keys are errors, reported with their line.
@@ -92,6 +94,8 @@ struct FileConfig {
     dedup_window: Option<String>,
     #[serde(default)]
     kafka: BTreeMap<String, String>,
+    #[serde(default)]
+    alerts: crate::alerting::config::AlertFile,
 }
 
 /// Where a setting's value came from.
@@ -133,6 +137,8 @@ pub struct ServiceConfig {
     pub dedup_window: Option<Duration>,
     /// librdkafka properties passed through verbatim.
     pub kafka: BTreeMap<String, String>,
+    /// The alert engine's receivers and timing.
+    pub alerts: crate::alerting::config::AlertSettings,
     /// Each setting's source, by key, for `config show` and start-up logs.
     pub sources: BTreeMap<&'static str, Source>,
 }
@@ -178,6 +184,7 @@ impl ServiceConfig {
             metrics_listen: ([127, 0, 0, 1], 9464).into(),
             dedup_window: None,
             kafka: BTreeMap::new(),
+            alerts: Default::default(),
             sources: BTreeMap::new(),
         }
     }
@@ -237,6 +244,8 @@ impl ServiceConfig {
             Source::Flag
         };
         kafka.extend(args.kafka_properties.iter().cloned());
+        let (alerts, alert_sources) =
+            crate::alerting::config::AlertSettings::resolve(&args.alerts, file.alerts, matches)?;
         let d = Self::defaults();
         let mut cfg = Self {
             brokers,
@@ -276,9 +285,11 @@ impl ServiceConfig {
                 d.dedup_window,
             ),
             kafka,
+            alerts,
             sources: BTreeMap::new(),
         };
         r.sources.insert("kafka_properties", kafka_source);
+        r.sources.extend(alert_sources);
         cfg.sources = r.sources;
         if cfg.topics.iter().any(|t| t.trim().is_empty()) || cfg.topics.is_empty() {
             anyhow::bail!("topics: must name at least one topic, none empty");
@@ -357,6 +368,7 @@ impl ServiceConfig {
                 if secret { "***" } else { v.as_str() }
             ));
         }
+        out.push_str(&self.alerts.render(src));
         out
     }
 }

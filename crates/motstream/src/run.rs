@@ -37,6 +37,7 @@ pub struct Service {
     pub state: Arc<AggregatorState>,
     /// Alert transitions, for the gRPC API, the exporter and the CLI.
     pub alerts: Arc<AlertFeed>,
+    alert_engine: Option<crate::alerting::AlertEngine>,
     stop_ingest: Arc<AtomicBool>,
     stop_http: watch::Sender<bool>,
     ingest: Option<std::thread::JoinHandle<Result<(), motstream_ingest::IngestError>>>,
@@ -107,11 +108,15 @@ impl Service {
         )
         .await?;
         info!(%http_addr, "HTTP status server listening (/healthz, /readyz, /status)");
+        let alerts: Arc<AlertFeed> = Arc::clone(&state.alerts);
+        let alert_engine =
+            crate::alerting::start(cfg, Arc::clone(&state), Arc::clone(&alerts)).await?;
         Ok(Self {
             http_addr,
             health,
             state,
-            alerts: Arc::new(AlertFeed::default()),
+            alerts,
+            alert_engine: Some(alert_engine),
             stop_ingest,
             stop_http,
             ingest: Some(ingest),
@@ -121,6 +126,9 @@ impl Service {
 
     /// Stops ingest (finishing the batch, committing, leaving the group) and the servers.
     pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(a) = self.alert_engine.take() {
+            a.stop().await;
+        }
         // Release pairs with the ingest loop's Acquire load.
         self.stop_ingest.store(true, Ordering::Release);
         if let Some(t) = self.ingest.take() {
