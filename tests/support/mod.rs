@@ -1,6 +1,7 @@
 //! Helpers for integration tests against the real Kafka broker that `scripts/kafka up` starts.
 //! `scripts/test` exports its address as `MOTSTREAM_TEST_BROKERS`.
 
+pub mod hooks;
 pub mod service;
 pub mod workload;
 

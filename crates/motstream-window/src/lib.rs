@@ -62,8 +62,8 @@ mod unidentified;
 mod writer;
 
 pub use aggregate::{Counts, ExperienceAggregate, MotAggregate};
-pub use bulk::BulkCounts;
 pub use aggregator::{Aggregator, DroppedPartition, WarmingReport};
+pub use bulk::BulkCounts;
 pub use config::{StatusOptions, TierSpec, WindowConfig};
 pub use error::{ConfigError, QueryError};
 pub use histogram::{

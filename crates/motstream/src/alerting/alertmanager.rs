@@ -81,7 +81,10 @@ pub async fn run(
             continue;
         }
         let Ok(permit) = Arc::clone(&inflight).try_acquire_owned() else {
-            warn!(alerts = batch.len(), "Alertmanager sends are backed up; this send is skipped, the next resend carries it");
+            warn!(
+                alerts = batch.len(),
+                "Alertmanager sends are backed up; this send is skipped, the next resend carries it"
+            );
             continue;
         };
         let now = now_ms();
@@ -103,8 +106,12 @@ pub async fn run(
                 })
                 .await;
                 match r {
-                    Ok(()) => debug!(%endpoint, alerts = body.as_array().map_or(0, Vec::len), "sent to Alertmanager"),
-                    Err(e) => warn!(%endpoint, error = %e, "Alertmanager send failed after retries"),
+                    Ok(()) => {
+                        debug!(%endpoint, alerts = body.as_array().map_or(0, Vec::len), "sent to Alertmanager")
+                    }
+                    Err(e) => {
+                        warn!(%endpoint, error = %e, "Alertmanager send failed after retries")
+                    }
                 }
             }
         });

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
+use clap::ArgMatches;
 use clap::Args;
 use clap::parser::ValueSource;
-use clap::ArgMatches;
 use serde::Deserialize;
 
 use crate::config::Source;
@@ -15,12 +15,18 @@ fn duration(s: &str) -> Result<Duration, String> {
         .map_err(|e| format!("{s:?} is not a duration such as 1s or 500ms: {e}"))
 }
 
-/// Alert flags, flattened into the service's.
+/// Alert flags, flattened into the service's. No argument group of its own: a group would
+/// count as a top-level argument and conflict with every subcommand.
 #[derive(Debug, Clone, Default, Args)]
+#[group(skip)]
 pub struct AlertArgs {
     /// Alertmanager base URL(s), comma-separated, e.g. http://127.0.0.1:9093; alerts are
     /// POSTed to <url>/api/v2/alerts [default: none].
-    #[arg(long = "alertmanager-url", env = "MOTSTREAM_ALERTMANAGER_URLS", value_delimiter = ',')]
+    #[arg(
+        long = "alertmanager-url",
+        env = "MOTSTREAM_ALERTMANAGER_URLS",
+        value_delimiter = ','
+    )]
     pub alertmanager_urls: Option<Vec<String>>,
     /// Generic JSON webhook receiving every firing and resolved transition [default: none].
     #[arg(long, env = "MOTSTREAM_ALERT_WEBHOOK_URL")]
@@ -74,7 +80,10 @@ impl std::fmt::Debug for AlertSettings {
         f.debug_struct("AlertSettings")
             .field("alertmanager_urls", &self.alertmanager_urls)
             .field("webhook_url", &self.webhook_url)
-            .field("webhook_secret", &self.webhook_secret.as_ref().map(|_| "***"))
+            .field(
+                "webhook_secret",
+                &self.webhook_secret.as_ref().map(|_| "***"),
+            )
             .field("topic", &self.topic)
             .field("tick", &self.tick)
             .field("resend", &self.resend)
@@ -133,13 +142,41 @@ impl AlertSettings {
                 .transpose()
         };
         let d = Self::default();
-        pick("alertmanager_urls", args.alertmanager_urls.is_some(), file.alertmanager_urls.is_some());
-        pick("alert_webhook_url", args.alert_webhook_url.is_some(), file.alert_webhook_url.is_some());
-        pick("alert_webhook_secret", args.alert_webhook_secret.is_some(), file.alert_webhook_secret.is_some());
-        pick("alerts_topic", args.alerts_topic.is_some(), file.alerts_topic.is_some());
-        pick("alert_tick", args.alert_tick.is_some(), file.alert_tick.is_some());
-        pick("alert_resend", args.alert_resend.is_some(), file.alert_resend.is_some());
-        pick("alert_resolve_hold", args.alert_resolve_hold.is_some(), file.alert_resolve_hold.is_some());
+        pick(
+            "alertmanager_urls",
+            args.alertmanager_urls.is_some(),
+            file.alertmanager_urls.is_some(),
+        );
+        pick(
+            "alert_webhook_url",
+            args.alert_webhook_url.is_some(),
+            file.alert_webhook_url.is_some(),
+        );
+        pick(
+            "alert_webhook_secret",
+            args.alert_webhook_secret.is_some(),
+            file.alert_webhook_secret.is_some(),
+        );
+        pick(
+            "alerts_topic",
+            args.alerts_topic.is_some(),
+            file.alerts_topic.is_some(),
+        );
+        pick(
+            "alert_tick",
+            args.alert_tick.is_some(),
+            file.alert_tick.is_some(),
+        );
+        pick(
+            "alert_resend",
+            args.alert_resend.is_some(),
+            file.alert_resend.is_some(),
+        );
+        pick(
+            "alert_resolve_hold",
+            args.alert_resolve_hold.is_some(),
+            file.alert_resolve_hold.is_some(),
+        );
         let s = Self {
             alertmanager_urls: args
                 .alertmanager_urls
@@ -165,7 +202,10 @@ impl AlertSettings {
                 Some(t) => Some(t),
                 None => d.topic,
             },
-            tick: args.alert_tick.or(fdur("alert_tick", file.alert_tick)?).unwrap_or(d.tick),
+            tick: args
+                .alert_tick
+                .or(fdur("alert_tick", file.alert_tick)?)
+                .unwrap_or(d.tick),
             resend: args
                 .alert_resend
                 .or(fdur("alert_resend", file.alert_resend)?)
@@ -195,12 +235,25 @@ impl AlertSettings {
         let h = |d: Duration| format!("{:?}", humantime::format_duration(d).to_string());
         let lines = [
             ("alertmanager_urls", format!("{:?}", self.alertmanager_urls)),
-            ("alert_webhook_url", format!("{:?}", self.webhook_url.clone().unwrap_or_default())),
+            (
+                "alert_webhook_url",
+                format!("{:?}", self.webhook_url.clone().unwrap_or_default()),
+            ),
             (
                 "alert_webhook_secret",
-                format!("{:?}", if self.webhook_secret.is_some() { "***" } else { "" }),
+                format!(
+                    "{:?}",
+                    if self.webhook_secret.is_some() {
+                        "***"
+                    } else {
+                        ""
+                    }
+                ),
             ),
-            ("alerts_topic", format!("{:?}", self.topic.clone().unwrap_or_default())),
+            (
+                "alerts_topic",
+                format!("{:?}", self.topic.clone().unwrap_or_default()),
+            ),
             ("alert_tick", h(self.tick)),
             ("alert_resend", h(self.resend)),
             ("alert_resolve_hold", h(self.resolve_hold)),

@@ -160,10 +160,7 @@ fn restore(state: &AggregatorState, engine: &mut Engine, feed: &AlertFeed, list:
         last.insert(o.alert_id.clone(), o);
     }
     for o in last.values().filter(|o| o.state == "firing") {
-        let mot = o
-            .labels
-            .get("mot")
-            .and_then(|m| state.catalog.mot_idx(m));
+        let mot = o.labels.get("mot").and_then(|m| state.catalog.mot_idx(m));
         let resumed = mot.is_some_and(|m| engine.restore_firing(m, &o.rule, o.episode_ms));
         if resumed {
             info!(alert = %o.alert_id, "firing alert resumed from the alerts topic");
@@ -203,13 +200,16 @@ fn run_loop(
                     if let Some(ft) = o.transition() {
                         feed.publish(ft);
                     }
-                    let fired = matches!(t.change, Change::Firing | Change::Resolved { fired: true });
+                    let fired =
+                        matches!(t.change, Change::Firing | Change::Resolved { fired: true });
                     if fired {
                         sinks.offer(&Arc::new(o));
                     }
                 }
             }
-            Err(e) => warn!(error = %e, "alert evaluation failed: the rules' windows do not fit the retention"),
+            Err(e) => {
+                warn!(error = %e, "alert evaluation failed: the rules' windows do not fit the retention")
+            }
         }
         let now = Instant::now();
         if next > now {

@@ -45,8 +45,12 @@ pub async fn run(producer: FutureProducer, topic: String, mut rx: mpsc::Receiver
         let rec = FutureRecord::to(&topic).key(&o.alert_id).payload(&payload);
         // librdkafka retries until message.timeout.ms; waiting here keeps the order.
         match producer.send(rec, Duration::from_secs(5)).await {
-            Ok(_) => info!(alert = %o.alert_id, state = %o.state, %topic, "alert transition produced"),
-            Err((e, _)) => warn!(alert = %o.alert_id, state = %o.state, %topic, error = %e, "alert transition not produced"),
+            Ok(_) => {
+                info!(alert = %o.alert_id, state = %o.state, %topic, "alert transition produced")
+            }
+            Err((e, _)) => {
+                warn!(alert = %o.alert_id, state = %o.state, %topic, error = %e, "alert transition not produced")
+            }
         }
     }
     let _ = tokio::task::spawn_blocking(move || {
@@ -114,7 +118,10 @@ pub fn replay(
             Some(Ok(o)) => out.push(o),
             _ => bad += 1,
         }
-        if ends.get(&m.partition()).is_some_and(|&hi| m.offset() + 1 >= hi) {
+        if ends
+            .get(&m.partition())
+            .is_some_and(|&hi| m.offset() + 1 >= hi)
+        {
             ends.remove(&m.partition());
         }
     }

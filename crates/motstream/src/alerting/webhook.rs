@@ -62,7 +62,9 @@ pub async fn run(
         .await;
         match r {
             Ok(()) => info!(alert = %o.alert_id, state = %o.state, %url, "alert webhook delivered"),
-            Err(e) => warn!(alert = %o.alert_id, state = %o.state, %url, error = %e, "alert webhook failed after retries"),
+            Err(e) => {
+                warn!(alert = %o.alert_id, state = %o.state, %url, error = %e, "alert webhook failed after retries")
+            }
         }
     }
 }
