@@ -53,9 +53,9 @@ impl ServiceProcess {
         let out = std::fs::File::create(&log).expect("log file");
         let child = Command::new(binary())
             .args([
+                "run",
                 "--log-format",
                 "json",
-                "run",
                 "--brokers",
                 &super::brokers(),
             ])
