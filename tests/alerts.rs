@@ -392,7 +392,9 @@ async fn a_degraded_mot_pages_its_owner_through_every_receiver_once_and_resolves
     // A restart replays the history from the alerts topic.
     svc.stop();
     let svc = ServiceProcess::start(&unique("alerts-restarted"), &args);
-    let s = svc.status("1m");
+    let s = svc.wait_status("1m", Duration::from_secs(30), |s| {
+        s["health"]["ready"] == true && recent(s).len() == 2
+    });
     assert_eq!(
         recent(&s),
         [

@@ -128,6 +128,9 @@ pub fn replay(
     if !ends.is_empty() {
         warn!(%topic, "alert history replay timed out; the history is partial");
     }
+    // Leave the partitions before the consumer closes, so closing has nothing to wait for.
+    let _ = consumer.unassign();
+    drop(consumer);
     out.sort_by_key(|o| o.at_ms);
     if out.len() > cap {
         out.drain(..out.len() - cap);
