@@ -1,11 +1,59 @@
 //! The engine: every (MOT, rule) evaluated on a tick from one bulk read of the windows.
 
 use motstream_core::MotIdx;
-use motstream_window::{BulkCounts, Counts};
+use motstream_window::{BulkCounts, Counts, CountsReader};
 
 /// The window crate's index of a catalog MOT (the same number).
 fn wmot(m: MotIdx) -> motstream_window::MotIdx {
     motstream_window::MotIdx(m.0)
+}
+
+/// Where the engine gets counts: window number `w` is an index into
+/// [`Policy::windows_ms`].
+pub trait WindowCounts {
+    fn counts(&self, w: usize, mot: MotIdx) -> Counts;
+    /// A partition holding the MOT's data is rebuilding: its numbers are incomplete.
+    fn warming(&self, mot: MotIdx) -> bool;
+}
+
+impl WindowCounts for BulkCounts {
+    fn counts(&self, w: usize, mot: MotIdx) -> Counts {
+        self.get(w, wmot(mot))
+    }
+    fn warming(&self, mot: MotIdx) -> bool {
+        BulkCounts::warming(self, wmot(mot))
+    }
+}
+
+impl WindowCounts for CountsReader {
+    fn counts(&self, w: usize, mot: MotIdx) -> Counts {
+        self.get(w, wmot(mot))
+    }
+    fn warming(&self, mot: MotIdx) -> bool {
+        CountsReader::warming(self, wmot(mot))
+    }
+}
+
+/// One MOT's windows, each read at most once per tick and only if a rule needs it.
+struct Memo<'a, C> {
+    src: &'a C,
+    mot: MotIdx,
+    seen: Vec<Option<Counts>>,
+}
+
+impl<C: WindowCounts> Memo<'_, C> {
+    fn get(&mut self, w: usize) -> Counts {
+        match self.seen.get(w).copied().flatten() {
+            Some(c) => c,
+            None => {
+                let c = self.src.counts(w, self.mot);
+                if let Some(x) = self.seen.get_mut(w) {
+                    *x = Some(c);
+                }
+                c
+            }
+        }
+    }
 }
 
 use crate::machine::{Change, Condition, Phase, RuleState};
@@ -55,7 +103,9 @@ impl Default for EngineConfig {
     }
 }
 
-/// What one rule saw on one tick.
+/// What one rule saw on one tick. A burn rule whose short window is clearly fine and that is
+/// not firing does not read its long window: then `long` is empty, `burn_long` `None` and
+/// `burn_state` is judged from the short window alone.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Evaluation {
     /// Counts over the long window (the floor rule's only window).
@@ -98,16 +148,31 @@ fn burn(c: Counts, target: f64) -> Option<f64> {
     c.success_rate().map(|s| (1.0 - s) / (1.0 - target))
 }
 
-/// Evaluates one rule against the windows. `firing` selects the hysteresis band.
-pub fn evaluate(
+/// Evaluates one rule against the windows (all of them: for tests and tools).
+pub fn evaluate<C: WindowCounts>(
     rule: &Rule,
     target: f64,
-    counts: &BulkCounts,
+    counts: &C,
     mot: MotIdx,
     band: f64,
 ) -> Evaluation {
-    let mot = wmot(mot);
-    let warming = counts.warming(mot);
+    let mut memo = Memo {
+        src: counts,
+        mot,
+        seen: vec![None; 64],
+    };
+    eval_rule(rule, target, &mut memo, counts.warming(mot), band, true)
+}
+
+fn eval_rule<C: WindowCounts>(
+    rule: &Rule,
+    target: f64,
+    counts: &mut Memo<'_, C>,
+    warming: bool,
+    band: f64,
+    need_long: bool,
+) -> Evaluation {
+    let above = |b: Option<f64>, t: f64| b.is_some_and(|b| b > t);
     match rule.kind {
         RuleKind::Burn {
             threshold,
@@ -115,17 +180,25 @@ pub fn evaluate(
             short,
             ..
         } => {
-            let (l, s) = (counts.get(long, mot), counts.get(short, mot));
-            let (bl, bs) = (burn(l, target), burn(s, target));
+            let kept = threshold * (1.0 - band);
+            let s = counts.get(short);
+            let bs = burn(s, target);
+            // Both windows must be above; a short window below the band (or too quiet) settles
+            // it, and the long window (the costly read) is skipped.
+            let short_settles = s.amount() < rule.min_events || !above(bs, kept);
+            let l = if need_long || !short_settles {
+                counts.get(long)
+            } else {
+                Counts::default()
+            };
+            let bl = burn(l, target);
             let enough = l.amount() >= rule.min_events && s.amount() >= rule.min_events;
-            let above = |b: Option<f64>, t: f64| b.is_some_and(|b| b > t);
             let burn_state = match (above(bl, threshold), above(bs, threshold)) {
                 (true, true) => BurnState::Critical,
                 (true, false) => BurnState::Recovering,
                 (false, true) => BurnState::Increasing,
                 (false, false) => BurnState::Acceptable,
             };
-            let kept = threshold * (1.0 - band);
             let condition = if warming {
                 Condition::Suppressed
             } else if !enough {
@@ -148,7 +221,7 @@ pub fn evaluate(
             }
         }
         RuleKind::Floor { below, over } => {
-            let c = counts.get(over, mot);
+            let c = counts.get(over);
             let rate = c.success_rate();
             let b = burn(c, target);
             let crossed = rate.is_some_and(|r| r < below);
@@ -237,18 +310,28 @@ impl Engine {
         true
     }
 
-    /// Evaluates every rule of every MOT against `counts` (read for
-    /// [`Policy::windows_ms`] at `now_ms`) and returns the state changes.
-    pub fn tick(&mut self, counts: &BulkCounts, now_ms: i64) -> Vec<Transition> {
+    /// Evaluates every rule of every MOT against `counts` (for [`Policy::windows_ms`] at
+    /// `now_ms`) and returns the state changes. Reads each MOT's windows at most once, and a
+    /// long window only when its rule is firing or its short window is near the threshold.
+    pub fn tick<C: WindowCounts>(&mut self, counts: &C, now_ms: i64) -> Vec<Transition> {
         let mut out = Vec::new();
         let band = self.config.hysteresis_band;
         let hold = self.config.resolve_hold_ms;
+        let mut memo = Memo {
+            src: counts,
+            mot: MotIdx(0),
+            seen: vec![None; self.policy.windows_ms.len()],
+        };
         for (m, off) in self.policy.mots.iter().zip(&self.offsets) {
+            memo.mot = m.mot;
+            memo.seen.fill(None);
+            let warming = counts.warming(m.mot);
             for (i, rule) in m.rules.iter().enumerate() {
                 let Some(state) = self.states.get_mut(off + i) else {
                     continue;
                 };
-                let eval = evaluate(rule, m.target, counts, m.mot, band);
+                let need_long = state.phase == Phase::Firing;
+                let eval = eval_rule(rule, m.target, &mut memo, warming, band, need_long);
                 if let Some(change) = state.step(eval.condition, now_ms, rule.for_ms, hold) {
                     out.push(Transition {
                         mot: m.mot,

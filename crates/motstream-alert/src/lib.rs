@@ -11,7 +11,7 @@ mod engine;
 mod machine;
 mod policy;
 
-pub use engine::{BurnState, Engine, EngineConfig, Evaluation, Transition, evaluate};
+pub use engine::{BurnState, Engine, EngineConfig, Evaluation, Transition, WindowCounts, evaluate};
 pub use machine::{Change, Condition, Phase, RuleState};
 pub use policy::{CappedRule, LOW_TARGET_CAP, MotPolicy, Policy, Rule, RuleKind, capped_threshold};
 

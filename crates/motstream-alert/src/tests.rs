@@ -258,3 +258,37 @@ fn content_carries_the_owner_labels_and_the_course_correction_annotations() {
     assert_eq!(g.annotations["runbook_url"], "https://rb/gate");
     assert_eq!(g.labels["alertname"], "MotPageFastBurn");
 }
+
+/// Counts the reads of each window.
+struct Reads(BulkCounts, std::cell::RefCell<Vec<usize>>);
+
+impl WindowCounts for Reads {
+    fn counts(&self, w: usize, mot: MotIdx) -> Counts {
+        self.1.borrow_mut()[w] += 1;
+        self.0.counts(w, mot)
+    }
+    fn warming(&self, mot: MotIdx) -> bool {
+        WindowCounts::warming(&self.0, mot)
+    }
+}
+
+#[test]
+fn long_windows_are_read_only_when_a_rule_is_near_its_threshold_or_firing() {
+    let mut e = engine();
+    let reads = |b: BulkCounts| Reads(b, std::cell::RefCell::new(vec![0; 2]));
+    // Healthy: every MOT's 5m window read once (shared by its rules), no 1h window.
+    let r = reads(counts(&[OK, OK, OK], &[]));
+    assert!(e.tick(&r, 1).is_empty());
+    assert_eq!(*r.1.borrow(), vec![3, 0]);
+    // gate's short window burns: its long window is read too, and it fires.
+    let bad = (c(70, 30), c(700, 300));
+    let r = reads(counts(&[bad, OK, OK], &[]));
+    assert_eq!(e.tick(&r, 2).len(), 1);
+    assert_eq!(*r.1.borrow(), vec![3, 1]);
+    // Firing: the long window keeps being read, even with a healthy short window, so the
+    // resolve carries both burn rates and the burn state.
+    let r = reads(counts(&[(c(100, 0), c(700, 300)), OK, OK], &[]));
+    let t = e.tick(&r, 3);
+    assert_eq!(*r.1.borrow(), vec![3, 1]);
+    assert_eq!(t[0].eval.burn_state, BurnState::Recovering);
+}

@@ -1,14 +1,127 @@
-//! Counts-only bulk reads: every MOT over several windows in one pass, for the alert engine.
-//! A full [`crate::MotStatus`] also merges latency histograms, reasons and channels, which an
-//! engine evaluating thousands of MOTs every second does not need until an alert changes
-//! state; this reads only the counter rings.
+//! Counts-only reads for the alert engine: any MOT over any of several windows, on demand
+//! ([`CountsReader`]) or every MOT at once ([`BulkCounts`]). A full [`crate::MotStatus`] also
+//! merges latency histograms, reasons and channels, which an engine evaluating thousands of
+//! MOTs every second does not need until an alert changes state.
+//!
+//! Cost: a window is the sum of its buckets at the finest tier that holds it (as in
+//! [`crate::Aggregator::status_mot`], same numbers), but whole aligned buckets of the next
+//! coarser tier stand in for runs of finer ones: a 5-minute window at 1 s reads about 60
+//! one-second buckets at its two ends and 4 one-minute buckets in between instead of 300
+//! one-second buckets; a 6-hour window at 1 min reads about 10 minutes and 35 ten-minute
+//! buckets instead of 360. The sums are equal because every event is counted in every tier.
+
+use std::sync::Arc;
 
 use crate::aggregate::{Counts, EVICTED_COUNTS};
 use crate::aggregator::Aggregator;
+use crate::config::Layout;
 use crate::error::QueryError;
-use crate::plan::{Span, WindowPlan};
-use crate::state::read_mot_counts;
+use crate::head::MotHead;
+use crate::partition::PartitionState;
+use crate::plan::WindowPlan;
+use crate::state::{MotState, read_mot_counts};
 use crate::topology::MotIdx;
+
+/// Reads MOTs' counts over a fixed set of windows ending at one instant, on demand.
+#[derive(Debug)]
+pub struct CountsReader {
+    parts: Vec<Arc<PartitionState>>,
+    plans: Vec<WindowPlan>,
+    /// Per MOT: a partition holding (or that held) its data is being rebuilt. Empty when no
+    /// partition is.
+    warming: Vec<bool>,
+}
+
+impl CountsReader {
+    /// MOT `mot`'s counts over window number `w` (an index into the windows asked for),
+    /// merged over all partitions; zero for an index out of range.
+    pub fn get(&self, w: usize, mot: MotIdx) -> Counts {
+        let Some(mut plan) = self.plans.get(w).copied() else {
+            return Counts::default();
+        };
+        loop {
+            let mut acc = Counts::default();
+            let mut evicted = false;
+            for p in &self.parts {
+                match mot_counts(p, mot, &plan) {
+                    Some(c) => acc.add(c),
+                    None => evicted = true,
+                }
+            }
+            // Only when `now_ms` lags the writers: re-read coarser, as status views do.
+            let next = self
+                .parts
+                .first()
+                .filter(|_| evicted)
+                .and_then(|p| plan.coarsen(&p.shared.layout, EVICTED_COUNTS));
+            match next {
+                Some(n) => plan = n,
+                None => return acc,
+            }
+        }
+    }
+
+    /// Whether the MOT's numbers are incomplete because a partition is being rebuilt.
+    #[inline]
+    pub fn warming(&self, mot: MotIdx) -> bool {
+        self.warming.get(mot.0 as usize).copied().unwrap_or(false)
+    }
+}
+
+/// One partition's counts of `mot` over the plan's counter range; `None` if a bucket in it
+/// had been evicted.
+fn mot_counts(p: &PartitionState, mot: MotIdx, plan: &WindowPlan) -> Option<Counts> {
+    let i = mot.0 as usize;
+    let head = p.heads.get(i)?;
+    let ring = p.mots.get(i).and_then(|m| m.get()).map(|m| &**m);
+    // A MOT never seen in this partition has an untouched head and no ring.
+    if ring.is_none() && !head.touched() {
+        return Some(Counts::default());
+    }
+    let l = &p.shared.layout;
+    let r = plan.counts;
+    read_span(l, head, ring, r.tier, r.first, r.last).or_else(|| {
+        let tier = l.counter.get(r.tier)?;
+        read_mot_counts(head, r.tier, tier, ring, r.first, r.last)
+    })
+}
+
+/// Buckets `first..=last` of counter tier `k`, with whole aligned buckets of coarser tiers
+/// standing in for runs of tier-`k` buckets. `None` if a bucket read had been evicted.
+fn read_span(
+    l: &Layout,
+    head: &MotHead,
+    ring: Option<&MotState>,
+    k: usize,
+    first: i64,
+    last: i64,
+) -> Option<Counts> {
+    if first > last {
+        return Some(Counts::default());
+    }
+    let tier = l.counter.get(k)?;
+    if let Some(coarse) = l.counter.get(k + 1)
+        && coarse.res_ms % tier.res_ms == 0
+    {
+        let f = coarse.res_ms / tier.res_ms;
+        // Coarse buckets lying wholly inside the range; the ends stay at tier k. The range's
+        // end is never rounded up, so events ahead of `now` (within the skew) stay out.
+        let cfirst = first.div_euclid(f) + i64::from(first.rem_euclid(f) != 0);
+        let clast = (last + 1).div_euclid(f) - 1;
+        if f > 1 && cfirst <= clast {
+            let mut c = Counts::default();
+            if first < cfirst * f {
+                c.add(read_mot_counts(head, k, tier, ring, first, cfirst * f - 1)?);
+            }
+            c.add(read_span(l, head, ring, k + 1, cfirst, clast)?);
+            if (clast + 1) * f <= last {
+                c.add(read_mot_counts(head, k, tier, ring, (clast + 1) * f, last)?);
+            }
+            return Some(c);
+        }
+    }
+    read_mot_counts(head, k, tier, ring, first, last)
+}
 
 /// Successes and failures of every MOT over each of several windows ending at one instant.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -16,12 +129,9 @@ pub struct BulkCounts {
     mot_count: usize,
     /// The windows asked for, ms, in the order asked.
     pub windows_ms: Vec<u64>,
-    /// What each window's counts cover (coarsened where a bucket had been evicted).
-    pub spans: Vec<Span>,
     /// `counts[w * mot_count + m]`.
     counts: Vec<Counts>,
-    /// Per MOT: a partition holding (or that held) its data is being rebuilt. Empty when no
-    /// partition is.
+    /// Per MOT; empty when no partition is warming.
     warming: Vec<bool>,
 }
 
@@ -52,7 +162,6 @@ impl BulkCounts {
     ) -> Self {
         Self {
             mot_count,
-            spans: Vec::new(),
             windows_ms,
             counts,
             warming,
@@ -66,78 +175,53 @@ impl BulkCounts {
 }
 
 impl Aggregator {
-    /// Every MOT's counts over each of `windows_ms` ending at `now_ms`, merged over all
-    /// partitions. Same spans and numbers as [`Aggregator::status_mot`]'s counts for each
-    /// window. Each window in 1..=longest counter retention.
-    pub fn counts_bulk(&self, windows_ms: &[u64], now_ms: i64) -> Result<BulkCounts, QueryError> {
+    /// A reader of MOTs' counts over `windows_ms` ending at `now_ms`: the same numbers as
+    /// [`Aggregator::status_mot`]'s counts for each window, except when `now_ms` lags the
+    /// writers so far that the finest tier has already evicted buckets inside a coarser
+    /// bucket of the window: status views then re-read the whole window coarser (a wider
+    /// span), this reader only that part. Each window in 1..=longest counter retention.
+    pub fn counts_reader(
+        &self,
+        windows_ms: &[u64],
+        now_ms: i64,
+    ) -> Result<CountsReader, QueryError> {
         let n = self.topology().mot_count();
-        let parts = self.partitions();
-        let warming = self.warming();
-        let mut out = BulkCounts {
-            mot_count: n,
-            windows_ms: windows_ms.to_vec(),
-            spans: Vec::with_capacity(windows_ms.len()),
-            counts: vec![Counts::default(); n * windows_ms.len()],
-            warming: Vec::new(),
-        };
-        if !warming.mots.is_empty() {
-            out.warming = vec![false; n];
-            for m in warming.mots {
-                if let Some(x) = out.warming.get_mut(m.0 as usize) {
+        let plans = windows_ms
+            .iter()
+            .map(|&w| self.plan(w, now_ms))
+            .collect::<Result<Vec<_>, _>>()?;
+        let report = self.warming();
+        let mut warming = Vec::new();
+        if !report.mots.is_empty() {
+            warming = vec![false; n];
+            for m in report.mots {
+                if let Some(x) = warming.get_mut(m.0 as usize) {
                     *x = true;
                 }
             }
         }
-        for (w, &window) in windows_ms.iter().enumerate() {
-            let mut plan = self.plan(window, now_ms)?;
-            let row = &mut out.counts[w * n..(w + 1) * n];
-            loop {
-                let evicted = read_row(&parts, &plan, row);
-                // Every partition shares one layout; eviction implies a partition exists.
-                let layout = parts.first().map(|p| &p.shared.layout);
-                match layout
-                    .filter(|_| evicted)
-                    .and_then(|l| plan.coarsen(l, EVICTED_COUNTS))
-                {
-                    Some(next) => {
-                        plan = next;
-                        row.fill(Counts::default());
-                    }
-                    None => break,
-                }
-            }
-            out.spans.push(plan.counts_span());
-        }
-        Ok(out)
+        Ok(CountsReader {
+            parts: self.partitions(),
+            plans,
+            warming,
+        })
     }
-}
 
-/// Adds every partition's counts over `plan` into `row` (indexed by MOT); `true` if some
-/// bucket had been evicted.
-fn read_row(
-    parts: &[std::sync::Arc<crate::partition::PartitionState>],
-    plan: &WindowPlan,
-    row: &mut [Counts],
-) -> bool {
-    let r = plan.counts;
-    let mut evicted = false;
-    for p in parts {
-        let Some(tier) = p.shared.layout.counter.get(r.tier) else {
-            continue;
-        };
-        for ((acc, head), ring) in row.iter_mut().zip(p.heads.iter()).zip(p.mots.iter()) {
-            // A MOT never seen in this partition has an untouched head and no ring.
-            let ring = ring.get().map(|m| &**m);
-            if ring.is_none() && !head.touched() {
-                continue;
-            }
-            match read_mot_counts(head, r.tier, tier, ring, r.first, r.last) {
-                Some(c) => acc.add(c),
-                None => evicted = true,
-            }
+    /// Every MOT's counts over each of `windows_ms` ending at `now_ms`, read at once.
+    pub fn counts_bulk(&self, windows_ms: &[u64], now_ms: i64) -> Result<BulkCounts, QueryError> {
+        let r = self.counts_reader(windows_ms, now_ms)?;
+        let n = self.topology().mot_count();
+        let mut counts = Vec::with_capacity(n * windows_ms.len());
+        for w in 0..windows_ms.len() {
+            counts.extend((0..n).map(|m| r.get(w, MotIdx(m as u32))));
         }
+        Ok(BulkCounts {
+            mot_count: n,
+            windows_ms: windows_ms.to_vec(),
+            counts,
+            warming: r.warming,
+        })
     }
-    evicted
 }
 
 #[cfg(test)]
@@ -147,8 +231,20 @@ mod tests {
         Topology, WindowConfig,
     };
 
+    fn obs(mot: u32, t: i64, success: bool) -> Observation<'static> {
+        Observation {
+            mot: MotKey::Known(MotIdx(mot)),
+            event_time_ms: t,
+            success,
+            duration_ms: None,
+            failure_reason: None,
+            channel: None,
+            journey_id: None,
+        }
+    }
+
     #[test]
-    fn bulk_counts_equal_each_mots_status_counts_and_flag_warming() {
+    fn bulk_counts_equal_each_mots_status_counts_at_every_window_and_instant() {
         let spec = |_| MotSpec {
             experience: ExpIdx(0),
             target: 0.98,
@@ -160,39 +256,89 @@ mod tests {
         )
         .expect("topology");
         let agg = Aggregator::new(topo, WindowConfig::default()).expect("aggregator");
-        let now = 1_700_000_000_000i64;
-        for (pid, warming) in [(0, false), (1, true)] {
-            let p = if warming {
-                agg.begin_rebuild(PartitionId(pid))
-            } else {
-                agg.partition(PartitionId(pid))
-            };
+        // Half a second into a ten-minute block: one-bucket ends at both coarser tiers.
+        let now = 1_700_000_400_000i64 + 500;
+        // Three days of history, denser towards now, in time order as a live writer sees it;
+        // the last few events a little ahead of now (within the future skew).
+        let mut times: Vec<i64> = (0..3 * 24 * 30)
+            .map(|i| now - 3 * 86_400_000 + i * 120_000 + 7)
+            .collect();
+        times.extend((0..6 * 360).map(|i| now - 6 * 3_600_000 + i * 10_000 + 13));
+        times.extend((0..2_400).map(|i| now - 600_000 + i * 250));
+        times.extend([now + 1_000, now + 30_000]);
+        times.sort_unstable();
+        let p0 = agg.partition(PartitionId(0));
+        let p1 = agg.partition(PartitionId(1));
+        for (k, &t) in times.iter().enumerate() {
+            let p = if k % 3 == 0 { &p1 } else { &p0 };
             let mut w = p.writer();
-            for i in 0..600i64 {
-                let mot = if warming { 1 } else { (i % 2) as u32 };
-                let obs = Observation {
-                    mot: MotKey::Known(MotIdx(mot)),
-                    event_time_ms: now - i * 7_000,
-                    success: i % 5 != 0,
-                    duration_ms: None,
-                    failure_reason: None,
-                    channel: None,
-                    journey_id: None,
-                };
-                w.apply(&obs, now);
+            w.apply(&obs((k % 2) as u32, t, k % 7 != 0), t.min(now));
+        }
+        let windows = [
+            1_000,
+            59_000,
+            60_000,
+            61_500,
+            300_000,
+            300_500,
+            1_800_000,
+            3_600_000,
+            7_200_000,
+            21_600_000,
+            86_400_000,
+            259_200_000,
+        ];
+        for at in (0..8).map(|k| now - k * 7_777).chain([now - 61_500]) {
+            let b = agg.counts_bulk(&windows, at).expect("bulk");
+            for (wi, &w) in windows.iter().enumerate() {
+                for m in 0..3 {
+                    let s = agg.status_mot(MotIdx(m), w, at).expect("status");
+                    let c = b.get(wi, MotIdx(m));
+                    assert_eq!(
+                        (c.successes, c.failures),
+                        (s.successes, s.failures),
+                        "window {w} at now{:+} mot {m}",
+                        at - now
+                    );
+                }
             }
         }
-        let windows = [60_000, 3_600_000, 6 * 3_600_000];
-        let b = agg.counts_bulk(&windows, now).expect("bulk");
-        for (wi, &w) in windows.iter().enumerate() {
-            for m in 0..3 {
-                let s = agg.status_mot(MotIdx(m), w, now).expect("status");
-                let c = b.get(wi, MotIdx(m));
-                assert_eq!((c.successes, c.failures), (s.successes, s.failures));
-                assert_eq!(b.warming(MotIdx(m)), s.warming, "mot {m}");
-            }
-        }
-        assert!(b.get(1, MotIdx(1)).amount() > 0);
-        assert!(b.warming(MotIdx(1)) && !b.warming(MotIdx(2)));
+        assert!(
+            b_amount(&agg, now) > 1_000,
+            "the test data reaches the long windows"
+        );
+    }
+
+    fn b_amount(agg: &Aggregator, now: i64) -> u64 {
+        let b = agg.counts_bulk(&[259_200_000], now).expect("bulk");
+        b.get(0, MotIdx(0)).amount() + b.get(0, MotIdx(1)).amount()
+    }
+
+    #[test]
+    fn a_rebuilding_partition_marks_its_mots_warming() {
+        let spec = |_| MotSpec {
+            experience: ExpIdx(0),
+            target: 0.98,
+            impact_weight: 1.0,
+        };
+        let topo = Topology::new(
+            (0..2).map(spec).collect(),
+            vec![ExperienceSpec { sco: MotIdx(1) }],
+        )
+        .expect("topology");
+        let agg = Aggregator::new(topo, WindowConfig::default()).expect("aggregator");
+        let now = 1_700_000_000_000i64;
+        agg.begin_rebuild(PartitionId(0))
+            .writer()
+            .apply(&obs(1, now, true), now);
+        let r = agg.counts_reader(&[60_000], now).expect("reader");
+        assert!(r.warming(MotIdx(1)) && !r.warming(MotIdx(0)));
+        assert_eq!(r.get(0, MotIdx(1)).successes, 1);
+        agg.finish_rebuild(PartitionId(0));
+        assert!(
+            !agg.counts_reader(&[60_000], now)
+                .expect("reader")
+                .warming(MotIdx(1))
+        );
     }
 }

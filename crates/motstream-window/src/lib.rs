@@ -63,7 +63,7 @@ mod writer;
 
 pub use aggregate::{Counts, ExperienceAggregate, MotAggregate};
 pub use aggregator::{Aggregator, DroppedPartition, WarmingReport};
-pub use bulk::BulkCounts;
+pub use bulk::{BulkCounts, CountsReader};
 pub use config::{StatusOptions, TierSpec, WindowConfig};
 pub use error::{ConfigError, QueryError};
 pub use histogram::{

@@ -26,7 +26,7 @@ fn airline_demo_loads_against_the_airline_catalog() {
     assert_eq!(kiosk.mot, catalog.mot_idx("bag-drop").expect("declared"));
     assert_eq!(kiosk.channel.as_deref(), Some("kiosk"));
     assert_eq!(kiosk.from, Duration::from_secs(120));
-    assert_eq!(kiosk.until, Some(Duration::from_secs(300)));
+    assert_eq!(kiosk.until, Some(Duration::from_secs(240)));
     assert_eq!(kiosk.reason.as_deref(), Some("kiosk-offline"));
     let lounge = catalog.mot_idx("lounge-entry").expect("declared");
     assert_eq!(s.settings(lounge).and_then(|m| m.visit), Some(0.2));

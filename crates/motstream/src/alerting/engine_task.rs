@@ -190,7 +190,7 @@ fn run_loop(
     while !stop.load(Ordering::Acquire) {
         next += tick;
         let now = crate::now_ms();
-        match state.agg.counts_bulk(&windows, now) {
+        match state.agg.counts_reader(&windows, now) {
             Ok(counts) => {
                 for t in engine.tick(&counts, now) {
                     let Some(o) = outgoing(state, &engine, &t) else {
