@@ -25,7 +25,7 @@ impl WindowCounts for BulkCounts {
     }
 }
 
-impl WindowCounts for CountsReader {
+impl WindowCounts for CountsReader<'_> {
     fn counts(&self, w: usize, mot: MotIdx) -> Counts {
         self.get(w, wmot(mot))
     }

@@ -10,10 +10,12 @@
 //! one-second buckets; a 6-hour window at 1 min reads about 10 minutes and 35 ten-minute
 //! buckets instead of 360. The sums are equal because every event is counted in every tier.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use crate::aggregate::{Counts, EVICTED_COUNTS};
 use crate::aggregator::Aggregator;
+use crate::cache::{CountsCache, final_before};
 use crate::config::Layout;
 use crate::error::QueryError;
 use crate::head::MotHead;
@@ -24,26 +26,40 @@ use crate::topology::MotIdx;
 
 /// Reads MOTs' counts over a fixed set of windows ending at one instant, on demand.
 #[derive(Debug)]
-pub struct CountsReader {
+pub struct CountsReader<'c> {
     parts: Vec<Arc<PartitionState>>,
+    /// Per partition: where its final (no longer changing) event time ends.
+    finals: Vec<Option<i64>>,
     plans: Vec<WindowPlan>,
     /// Per MOT: a partition holding (or that held) its data is being rebuilt. Empty when no
     /// partition is.
     warming: Vec<bool>,
+    mot_count: usize,
+    cache: Option<RefCell<&'c mut CountsCache>>,
 }
 
-impl CountsReader {
+/// A window's final part is cached only when it is at least this many buckets.
+const MIN_CACHED: i64 = 4;
+
+impl CountsReader<'_> {
     /// MOT `mot`'s counts over window number `w` (an index into the windows asked for),
     /// merged over all partitions; zero for an index out of range.
     pub fn get(&self, w: usize, mot: MotIdx) -> Counts {
         let Some(mut plan) = self.plans.get(w).copied() else {
             return Counts::default();
         };
+        let planned = plan;
         loop {
             let mut acc = Counts::default();
             let mut evicted = false;
-            for p in &self.parts {
-                match mot_counts(p, mot, &plan) {
+            for (p, fin) in self.parts.iter().zip(&self.finals) {
+                let read = match (&self.cache, *fin) {
+                    (Some(cache), Some(fin)) if plan == planned => {
+                        self.cached(cache, p, fin, w, mot, &plan)
+                    }
+                    _ => mot_counts(p, mot, &plan),
+                };
+                match read {
                     Some(c) => acc.add(c),
                     None => evicted = true,
                 }
@@ -65,6 +81,80 @@ impl CountsReader {
     #[inline]
     pub fn warming(&self, mot: MotIdx) -> bool {
         self.warming.get(mot.0 as usize).copied().unwrap_or(false)
+    }
+
+    /// One partition's counts, the final part from (and into) the cache.
+    fn cached(
+        &self,
+        cache: &RefCell<&mut CountsCache>,
+        p: &PartitionState,
+        fin: i64,
+        w: usize,
+        mot: MotIdx,
+        plan: &WindowPlan,
+    ) -> Option<Counts> {
+        let l = &p.shared.layout;
+        let r = plan.counts;
+        let tier = l.counter.get(r.tier)?;
+        let fl = (fin.div_euclid(tier.res_ms) - 1).min(r.last);
+        let i = mot.0 as usize;
+        let (Some(head), Some(cell)) = (p.heads.get(i), p.mots.get(i)) else {
+            return Some(Counts::default());
+        };
+        let ring = cell.get().map(|m| &**m);
+        if ring.is_none() && !head.touched() {
+            return Some(Counts::default());
+        }
+        if fl < r.first + MIN_CACHED {
+            return mot_counts(p, mot, plan);
+        }
+        let mut cache = cache.borrow_mut();
+        let Some(e) = cache
+            .parts
+            .get_mut(&p.id())
+            .and_then(|c| c.entries.get_mut(w * self.mot_count + i))
+        else {
+            return mot_counts(p, mot, plan);
+        };
+        let span = |a: i64, b: i64| read_span(l, head, ring, r.tier, a, b);
+        let reuse = e.valid
+            && e.tier == r.tier
+            && e.first <= r.first
+            && r.first <= e.frozen_last + 1
+            && e.frozen_last <= fl;
+        // Invalid until re-read completely: an eviction below leaves nothing half-updated.
+        e.valid = false;
+        let mut sum = e.sum;
+        if reuse {
+            // The window slid: take out the buckets that left it.
+            if e.first < r.first {
+                match span(e.first, r.first - 1) {
+                    Some(gone) => {
+                        sum.successes = sum.successes.saturating_sub(gone.successes);
+                        sum.failures = sum.failures.saturating_sub(gone.failures);
+                    }
+                    None => sum = span(r.first, e.frozen_last)?,
+                }
+            }
+            // More buckets became final: add them.
+            if e.frozen_last < fl {
+                sum.add(span(e.frozen_last + 1, fl)?);
+            }
+        } else {
+            sum = span(r.first, fl)?;
+        }
+        *e = crate::cache::Entry {
+            valid: true,
+            tier: r.tier,
+            first: r.first,
+            frozen_last: fl,
+            sum,
+        };
+        let mut total = sum;
+        if fl < r.last {
+            total.add(span(fl + 1, r.last)?);
+        }
+        Some(total)
     }
 }
 
@@ -184,7 +274,7 @@ impl Aggregator {
         &self,
         windows_ms: &[u64],
         now_ms: i64,
-    ) -> Result<CountsReader, QueryError> {
+    ) -> Result<CountsReader<'static>, QueryError> {
         let n = self.topology().mot_count();
         let plans = windows_ms
             .iter()
@@ -200,10 +290,36 @@ impl Aggregator {
                 }
             }
         }
+        let parts = self.partitions();
         Ok(CountsReader {
-            parts: self.partitions(),
+            finals: parts.iter().map(|p| final_before(p)).collect(),
+            parts,
             plans,
             warming,
+            mot_count: n,
+            cache: None,
+        })
+    }
+
+    /// [`Aggregator::counts_reader`] keeping the sums of final buckets in `cache` between
+    /// calls (pass the same windows each time): a window's buckets older than its
+    /// partition's watermark minus the allowed lateness never change, so a long window costs
+    /// its last few buckets per read instead of all of them. Same numbers.
+    pub fn counts_reader_cached<'c>(
+        &self,
+        windows_ms: &[u64],
+        now_ms: i64,
+        cache: &'c mut CountsCache,
+    ) -> Result<CountsReader<'c>, QueryError> {
+        let r = self.counts_reader(windows_ms, now_ms)?;
+        cache.sync(&r.parts, windows_ms.len() * r.mot_count);
+        Ok(CountsReader {
+            parts: r.parts,
+            finals: r.finals,
+            plans: r.plans,
+            warming: r.warming,
+            mot_count: r.mot_count,
+            cache: Some(RefCell::new(cache)),
         })
     }
 

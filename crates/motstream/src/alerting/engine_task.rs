@@ -185,12 +185,14 @@ fn run_loop(
     stop: &AtomicBool,
 ) {
     let windows = engine.policy().windows_ms.clone();
+    // Sums of final buckets between ticks: a long window then costs its last few buckets.
+    let mut cache = motstream_window::CountsCache::default();
     let mut next = Instant::now();
     // Acquire pairs with the Release store in `stop`.
     while !stop.load(Ordering::Acquire) {
         next += tick;
         let now = crate::now_ms();
-        match state.agg.counts_reader(&windows, now) {
+        match state.agg.counts_reader_cached(&windows, now, &mut cache) {
             Ok(counts) => {
                 for t in engine.tick(&counts, now) {
                     let Some(o) = outgoing(state, &engine, &t) else {
