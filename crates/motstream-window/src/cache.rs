@@ -133,13 +133,12 @@ mod tests {
                 .counts_reader_cached(&windows, t, &mut cache)
                 .expect("reader");
             let fresh = agg.counts_reader(&windows, t).expect("reader");
-            for w in 0..windows.len() {
+            for (w, window) in windows.iter().enumerate() {
                 for m in 0..2 {
                     assert_eq!(
                         cached.get(w, MotIdx(m)),
                         fresh.get(w, MotIdx(m)),
-                        "window {} at +{} ms, mot {m}",
-                        windows[w],
+                        "window {window} at +{} ms, mot {m}",
                         t - start
                     );
                 }

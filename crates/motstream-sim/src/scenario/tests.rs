@@ -135,8 +135,8 @@ fn incident_applies_only_inside_its_window_and_on_its_channel() {
     let i = &s.incidents()[0];
     assert!(!i.applies(119_999, "kiosk"));
     assert!(i.applies(120_000, "kiosk"));
-    assert!(i.applies(299_999, "kiosk"));
-    assert!(!i.applies(300_000, "kiosk"));
+    assert!(i.applies(239_999, "kiosk"));
+    assert!(!i.applies(240_000, "kiosk"));
     assert!(!i.applies(150_000, "desk"));
     let open =
         load("incidents:\n  - mot: security\n    slowdown: 3\n    from: 0s\n").expect("valid");
