@@ -171,8 +171,11 @@ pub fn run(cfg: &ServiceConfig) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     rt.block_on(async {
+        // Listen before starting, so that a signal during start-up (history replay, topic
+        // metadata) stops the service cleanly instead of killing it.
+        let stop = tokio::spawn(signal());
         let service = Service::start(cfg).await?;
-        signal().await;
+        let _ = stop.await;
         service.stop().await
     })
 }
