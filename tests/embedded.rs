@@ -1,8 +1,9 @@
 //! The no-argument default, run as a newcomer runs it: an embedded broker, simulated
 //! journeys, the whole pipeline. Every catalog MOT gets traffic, the experience gets an SCO
-//! rate, and the scripted bag-drop kiosk incident (minutes 2 to 5) shows as a drop in
-//! bag-drop's SMOTO rate. Bounded: it stops as soon as it has seen all of that, or fails
-//! after six minutes.
+//! rate, and the scripted bag-drop kiosk incident (minutes 2 to 4) shows as a drop in
+//! bag-drop's SMOTO rate and fires an alert to bag-drop's owner that resolves after the
+//! incident (seen in `/status`). Bounded: it stops as soon as it has seen all of that, or
+//! fails after seven minutes.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -44,10 +45,13 @@ fn no_argument_default_shows_every_mot_an_sco_rate_and_the_scripted_incident() {
     let mut sco_rate = None;
     let mut healthy_max: f64 = 0.0;
     let mut incident_min: f64 = 1.0;
+    // Alert ids of bag-drop alerts seen firing, and of those seen resolved after firing.
+    let mut fired = std::collections::BTreeSet::new();
+    let mut resolved = std::collections::BTreeSet::new();
     loop {
         assert!(
-            start.elapsed() < Duration::from_secs(360),
-            "not everything was seen in 6 minutes: mots {mots_with_traffic:?}, sco {sco_rate:?}, bag-drop healthy max {healthy_max}, incident min {incident_min}\n{}",
+            start.elapsed() < Duration::from_secs(420),
+            "not everything was seen in 7 minutes: mots {mots_with_traffic:?}, sco {sco_rate:?}, bag-drop healthy max {healthy_max}, incident min {incident_min}, alerts fired {fired:?} resolved {resolved:?}\n{}",
             tail()
         );
         std::thread::sleep(Duration::from_secs(3));
@@ -62,12 +66,34 @@ fn no_argument_default_shows_every_mot_an_sco_rate_and_the_scripted_incident() {
                 && m["amount"].as_u64().unwrap_or(0) >= 20
                 && let Some(r) = m["smoto_rate"].as_f64()
             {
-                // The incident runs from minute 2 to 5 of the simulation.
+                // The incident runs from minute 2 to 4 of the simulation.
                 if start.elapsed() < Duration::from_secs(110) {
                     healthy_max = healthy_max.max(r);
                 } else if start.elapsed() > Duration::from_secs(150) {
                     incident_min = incident_min.min(r);
                 }
+            }
+        }
+        // Oldest first, so a resolve is only counted after its firing was seen.
+        let recent = s["alerts"]["recent"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        for t in recent.iter().rev().filter(|t| t["mot"] == "bag-drop") {
+            assert_eq!(
+                t["team"], "airport-ground-ops",
+                "routed to bag-drop's owner: {t}"
+            );
+            assert_eq!(t["owner"], "Lars Eriksen", "{t}");
+            let id = t["alert_id"].as_str().unwrap_or("").to_owned();
+            match t["state"].as_str() {
+                Some("firing") => {
+                    fired.insert(id);
+                }
+                Some("resolved") if fired.contains(&id) => {
+                    resolved.insert(id);
+                }
+                _ => {}
             }
         }
         if let Some(r) = s["experiences"][0]["sco_rate"].as_f64() {
@@ -77,6 +103,7 @@ fn no_argument_default_shows_every_mot_an_sco_rate_and_the_scripted_incident() {
             && sco_rate.is_some()
             && healthy_max > 0.9
             && incident_min < healthy_max - 0.2
+            && !resolved.is_empty()
         {
             break;
         }

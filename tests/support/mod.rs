@@ -2,6 +2,7 @@
 //! `scripts/test` exports its address as `MOTSTREAM_TEST_BROKERS`.
 
 pub mod grpc;
+pub mod hooks;
 pub mod prometheus;
 pub mod service;
 pub mod workload;

@@ -43,6 +43,8 @@
 mod aggregate;
 mod aggregator;
 mod bucket;
+mod bulk;
+mod cache;
 mod config;
 mod error;
 mod hash;
@@ -63,6 +65,8 @@ mod writer;
 
 pub use aggregate::{Counts, ExperienceAggregate, MotAggregate};
 pub use aggregator::{Aggregator, DroppedPartition, WarmingReport};
+pub use bulk::{BulkCounts, CountsReader};
+pub use cache::CountsCache;
 pub use config::{StatusOptions, TierSpec, WindowConfig};
 pub use error::{ConfigError, QueryError};
 pub use histogram::{

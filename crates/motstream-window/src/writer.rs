@@ -278,8 +278,10 @@ impl<'a> PartitionWriter<'a> {
 
         if t > wm {
             w.watermark = t;
-            // Relaxed: a standalone value for readers; the writer keeps its own copy.
-            p.watermark.store(t, Ordering::Relaxed);
+            // Release: a reader that acquires this watermark sees every count written before
+            // it, so buckets older than `watermark - lateness` are final for it (the alert
+            // engine's counts cache relies on that). A plain store on x86.
+            p.watermark.store(t, Ordering::Release);
         }
 
         if let Some(journey) = obs.journey_id {

@@ -107,6 +107,7 @@ pub fn summary(c: &Catalog) -> String {
             line(&r.each_ref().map(String::as_str));
         }
     }
+    out.push_str(&crate::alerting::catalog_notes(c));
     out
 }
 
@@ -130,6 +131,7 @@ fn summary_json(c: &Catalog) -> serde_json::Value {
                 })
             }).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
+        "alert_threshold_caps": motstream_alert::Policy::compile(c).capped_notes(c),
     })
 }
 

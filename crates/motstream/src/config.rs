@@ -92,6 +92,8 @@ pub struct ServiceArgs {
     /// config file's `[kafka]` table key by key.
     #[arg(long = "kafka-property", env = "MOTSTREAM_KAFKA_PROPERTIES", value_delimiter = ',', value_parser = property)]
     pub kafka_properties: Vec<(String, String)>,
+    #[command(flatten)]
+    pub alerts: crate::alerting::config::AlertArgs,
 }
 
 /// The config file, as written. Unknown keys are errors, reported with their line.
@@ -117,6 +119,8 @@ struct FileConfig {
     exporter: Option<bool>,
     #[serde(default)]
     kafka: BTreeMap<String, String>,
+    #[serde(default)]
+    alerts: crate::alerting::config::AlertFile,
 }
 
 /// Where a setting's value came from.
@@ -169,6 +173,8 @@ pub struct ServiceConfig {
     pub exporter: bool,
     /// librdkafka properties passed through verbatim.
     pub kafka: BTreeMap<String, String>,
+    /// The alert engine's receivers and timing.
+    pub alerts: crate::alerting::config::AlertSettings,
     /// Each setting's source, by key, for `config show` and start-up logs.
     pub sources: BTreeMap<&'static str, Source>,
 }
@@ -220,6 +226,7 @@ impl ServiceConfig {
             dedup_window: None,
             exporter: true,
             kafka: BTreeMap::new(),
+            alerts: Default::default(),
             sources: BTreeMap::new(),
         }
     }
@@ -279,6 +286,8 @@ impl ServiceConfig {
             Source::Flag
         };
         kafka.extend(args.kafka_properties.iter().cloned());
+        let (alerts, alert_sources) =
+            crate::alerting::config::AlertSettings::resolve(&args.alerts, file.alerts, matches)?;
         let d = Self::defaults();
         let mut cfg = Self {
             brokers,
@@ -349,9 +358,11 @@ impl ServiceConfig {
             ),
             exporter: r.pick("exporter", args.exporter, file.exporter, d.exporter),
             kafka,
+            alerts,
             sources: BTreeMap::new(),
         };
         r.sources.insert("kafka_properties", kafka_source);
+        r.sources.extend(alert_sources);
         cfg.sources = r.sources;
         if cfg.topics.iter().any(|t| t.trim().is_empty()) || cfg.topics.is_empty() {
             anyhow::bail!("topics: must name at least one topic, none empty");
@@ -451,6 +462,7 @@ impl ServiceConfig {
                 if secret { "***" } else { v.as_str() }
             ));
         }
+        out.push_str(&self.alerts.render(src));
         out
     }
 }

@@ -76,6 +76,9 @@ pub fn run(mut cfg: ServiceConfig, demo: &DemoArgs) -> anyhow::Result<()> {
             cluster.create_topic(t, demo.partitions, 1).with_context(|| format!("creating topic {t}"))?;
         }
         cluster.create_topic(&cfg.dlq_topic, 1, 1).context("creating the dead-letter topic")?;
+        if let Some(t) = &cfg.alerts.topic {
+            cluster.create_topic(t, 1, 1).context("creating the alerts topic")?;
+        }
         cfg.brokers = Some(bootstrap.clone());
         let service = Service::start(&cfg).await?;
 

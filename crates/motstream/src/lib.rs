@@ -2,6 +2,7 @@
 //! lives here or in the crates it wires together; the domain logic does not.
 
 pub mod alert_feed;
+pub mod alerting;
 pub mod catalog_cmd;
 pub mod cli;
 pub mod client;

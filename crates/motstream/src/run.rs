@@ -41,6 +41,7 @@ pub struct Service {
     pub state: Arc<AggregatorState>,
     /// Alert transitions, for the gRPC API, the exporter and the CLI.
     pub alerts: Arc<AlertFeed>,
+    alert_engine: Option<crate::alerting::AlertEngine>,
     stop_ingest: Arc<AtomicBool>,
     stop_http: watch::Sender<bool>,
     ingest: Option<std::thread::JoinHandle<Result<(), motstream_ingest::IngestError>>>,
@@ -75,7 +76,8 @@ impl Service {
             dedup_window: cfg.dedup_window,
             dedup_capacity: 1_000_000,
         };
-        let alerts = Arc::new(AlertFeed::default());
+        // One feed for the engine, gRPC and the exporter: the one /status reads.
+        let alerts: Arc<AlertFeed> = Arc::clone(&state.alerts);
         // Installed before ingest starts, so that ingest's metric descriptions reach it.
         let metrics_routes = if cfg.exporter {
             let exporter = crate::exporter::Exporter::new(
@@ -136,6 +138,8 @@ impl Service {
         )
         .await?;
         info!(%grpc_addr, tls = cfg.grpc_tls_cert.is_some(), token = cfg.grpc_token_file.is_some(), "gRPC query service listening (motstream.v1.MotQuery, health, reflection)");
+        let alert_engine =
+            crate::alerting::start(cfg, Arc::clone(&state), Arc::clone(&alerts)).await?;
         Ok(Self {
             http_addr,
             grpc_addr,
@@ -143,6 +147,7 @@ impl Service {
             health,
             state,
             alerts,
+            alert_engine: Some(alert_engine),
             stop_ingest,
             stop_http,
             ingest: Some(ingest),
@@ -153,6 +158,9 @@ impl Service {
 
     /// Stops ingest (finishing the batch, committing, leaving the group) and the servers.
     pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(a) = self.alert_engine.take() {
+            a.stop().await;
+        }
         // Release pairs with the ingest loop's Acquire load.
         self.stop_ingest.store(true, Ordering::Release);
         if let Some(t) = self.ingest.take() {
@@ -196,8 +204,11 @@ pub fn run(cfg: &ServiceConfig) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     rt.block_on(async {
+        // Listen before starting, so that a signal during start-up (history replay, topic
+        // metadata) stops the service cleanly instead of killing it.
+        let stop = tokio::spawn(signal());
         let service = Service::start(cfg).await?;
-        signal().await;
+        let _ = stop.await;
         service.stop().await
     })
 }

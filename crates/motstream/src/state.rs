@@ -27,6 +27,8 @@ pub struct AggregatorState {
     /// Events applied (replayed or live), for tests and benchmarks.
     applied: AtomicU64,
     last_expire_ms: AtomicI64,
+    /// Alert transitions (the service's feed), shown in `/status`.
+    pub alerts: Arc<crate::alert_feed::AlertFeed>,
 }
 
 /// A partition id unique across consumed topics: topic index in the high bits.
@@ -92,6 +94,7 @@ impl AggregatorState {
             agg,
             applied: AtomicU64::new(0),
             last_expire_ms: AtomicI64::new(0),
+            alerts: Arc::new(crate::alert_feed::AlertFeed::default()),
         })
     }
 
@@ -223,6 +226,7 @@ impl crate::http::StatusSource for AggregatorState {
                 "last_seen_ms": u.last_seen_ms, "example_channel": u.example_channel,
             })).collect::<Vec<_>>(),
             "unidentified_overflow": unidentified.overflow,
+            "alerts": crate::alerting::status_json(&self.alerts),
         }))
     }
 }

@@ -36,7 +36,7 @@ pub use error::{ScenarioError, ScenarioProblem};
 use raw::RawScenario;
 
 /// The demo scenario shipped for the airline catalog (`deploy/scenarios/airline-demo.yaml`): a
-/// bag-drop kiosk outage from minute 2 to minute 5.
+/// bag-drop kiosk outage from minute 2 to minute 4.
 pub const AIRLINE_DEMO: &str = include_str!("../../../../deploy/scenarios/airline-demo.yaml");
 
 /// Built-in scenarios: (experience id that selects it, origin, text).

@@ -26,7 +26,7 @@ fn airline_demo_loads_against_the_airline_catalog() {
     assert_eq!(kiosk.mot, catalog.mot_idx("bag-drop").expect("declared"));
     assert_eq!(kiosk.channel.as_deref(), Some("kiosk"));
     assert_eq!(kiosk.from, Duration::from_secs(120));
-    assert_eq!(kiosk.until, Some(Duration::from_secs(300)));
+    assert_eq!(kiosk.until, Some(Duration::from_secs(240)));
     assert_eq!(kiosk.reason.as_deref(), Some("kiosk-offline"));
     let lounge = catalog.mot_idx("lounge-entry").expect("declared");
     assert_eq!(s.settings(lounge).and_then(|m| m.visit), Some(0.2));
@@ -135,8 +135,8 @@ fn incident_applies_only_inside_its_window_and_on_its_channel() {
     let i = &s.incidents()[0];
     assert!(!i.applies(119_999, "kiosk"));
     assert!(i.applies(120_000, "kiosk"));
-    assert!(i.applies(299_999, "kiosk"));
-    assert!(!i.applies(300_000, "kiosk"));
+    assert!(i.applies(239_999, "kiosk"));
+    assert!(!i.applies(240_000, "kiosk"));
     assert!(!i.applies(150_000, "desk"));
     let open =
         load("incidents:\n  - mot: security\n    slowdown: 3\n    from: 0s\n").expect("valid");

@@ -1,0 +1,239 @@
+//! The alert engine's thread: every tick, one bulk read of the windows, the state machines,
+//! and for each transition a status read (reasons, channel) for its annotations. It runs on
+//! its own thread so evaluation never competes with the async servers, and it only ever
+//! `try_send`s to the receivers.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use motstream_alert::{Change, Engine, EngineConfig, Policy, Transition, content};
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use super::{Outgoing, QUEUE, Sinks};
+use crate::alert_feed::AlertFeed;
+use crate::config::ServiceConfig;
+use crate::state::AggregatorState;
+
+/// The running engine and its receivers.
+#[derive(Debug)]
+pub struct AlertEngine {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    receivers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Builds one transition's delivery, or `None` for a pending that never fired.
+fn outgoing(state: &AggregatorState, engine: &Engine, t: &Transition) -> Option<Outgoing> {
+    let policy = engine.policy();
+    let rule = policy.mots.get(t.mot.0 as usize)?.rules.get(t.rule)?;
+    let status_state = match t.change {
+        Change::Pending => "pending",
+        Change::Firing => "firing",
+        Change::Resolved { .. } => "resolved",
+    };
+    // Reasons and the worst channel over the rule's short window: what is failing now.
+    let short = match rule.kind {
+        motstream_alert::RuleKind::Burn { short, .. } => short,
+        motstream_alert::RuleKind::Floor { over, .. } => over,
+    };
+    let detail = policy.windows_ms.get(short).and_then(|&w| {
+        state
+            .agg
+            .status_mot(motstream_window::MotIdx(t.mot.0), w, t.at_ms)
+            .ok()
+    });
+    let c = content::build(
+        &state.catalog,
+        &policy.windows_ms,
+        t.mot,
+        rule,
+        t.episode_ms,
+        &t.eval,
+        detail.as_ref(),
+    );
+    Some(Outgoing {
+        alert_id: c.alert_id,
+        state: status_state.into(),
+        at_ms: t.at_ms,
+        episode_ms: t.episode_ms,
+        rule: rule.name.clone(),
+        labels: c.labels,
+        annotations: c.annotations,
+    })
+}
+
+/// Compiles the policy, replays the history, starts the receivers and the engine thread.
+pub async fn start(
+    cfg: &ServiceConfig,
+    state: Arc<AggregatorState>,
+    feed: Arc<AlertFeed>,
+) -> anyhow::Result<AlertEngine> {
+    let a = &cfg.alerts;
+    let policy = Policy::compile(&state.catalog);
+    for note in policy.capped_notes(&state.catalog) {
+        info!(note = %note, "alert threshold capped for a low target");
+    }
+    let mut engine = Engine::new(
+        policy,
+        EngineConfig {
+            resolve_hold_ms: ms(a.resolve_hold),
+            ..EngineConfig::default()
+        },
+    );
+    let brokers = cfg.brokers.clone().unwrap_or_default();
+    if let Some(topic) = a.topic.clone() {
+        let (b, k) = (brokers.clone(), cfg.kafka.clone());
+        let replayed = tokio::task::spawn_blocking(move || {
+            super::kafka::replay(&b, &k, &topic, 10_000, Duration::from_secs(10))
+        })
+        .await?;
+        match replayed {
+            Ok(list) => restore(&state, &mut engine, &feed, list),
+            Err(e) => warn!(error = %e, "alert history not replayed; starting empty"),
+        }
+    }
+    let client = super::http_client()?;
+    let mut sinks = Sinks::default();
+    let mut receivers = Vec::new();
+    if !a.alertmanager_urls.is_empty() {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        sinks.queues.push(("alertmanager", tx));
+        receivers.push(tokio::spawn(super::alertmanager::run(
+            client.clone(),
+            a.alertmanager_urls.clone(),
+            a.resend,
+            rx,
+        )));
+    }
+    if let Some(url) = a.webhook_url.clone() {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        sinks.queues.push(("webhook", tx));
+        receivers.push(tokio::spawn(super::webhook::run(
+            client.clone(),
+            url,
+            a.webhook_secret.clone(),
+            rx,
+        )));
+    }
+    if let Some(topic) = a.topic.clone() {
+        let producer = super::kafka::producer(&brokers, &cfg.kafka)?;
+        let (tx, rx) = mpsc::channel(QUEUE);
+        sinks.queues.push(("kafka", tx));
+        receivers.push(tokio::spawn(super::kafka::run(producer, topic, rx)));
+    }
+    info!(
+        rules = engine.policy().rule_count(),
+        windows = engine.policy().windows_ms.len(),
+        tick = ?a.tick,
+        receivers = ?sinks.queues.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+        "alert engine started"
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let tick = a.tick;
+    let thread = {
+        let stop = Arc::clone(&stop);
+        std::thread::Builder::new()
+            .name("alerts".into())
+            .spawn(move || run_loop(&state, engine, &feed, sinks, tick, &stop))?
+    };
+    Ok(AlertEngine {
+        stop,
+        thread: Some(thread),
+        receivers,
+    })
+}
+
+/// Puts replayed transitions into the feed and resumes the episodes still firing.
+fn restore(state: &AggregatorState, engine: &mut Engine, feed: &AlertFeed, list: Vec<Outgoing>) {
+    let mut last: BTreeMap<String, Outgoing> = BTreeMap::new();
+    for o in list {
+        if let Some(t) = o.transition() {
+            feed.publish(t);
+        }
+        last.insert(o.alert_id.clone(), o);
+    }
+    for o in last.values().filter(|o| o.state == "firing") {
+        let mot = o.labels.get("mot").and_then(|m| state.catalog.mot_idx(m));
+        let resumed = mot.is_some_and(|m| engine.restore_firing(m, &o.rule, o.episode_ms));
+        if resumed {
+            info!(alert = %o.alert_id, "firing alert resumed from the alerts topic");
+        } else {
+            // Its MOT or rule left the catalog: close the episode rather than leave it active.
+            let mut r = o.clone();
+            r.state = "resolved".into();
+            r.at_ms = crate::now_ms();
+            if let Some(t) = r.transition() {
+                feed.publish(t);
+            }
+        }
+    }
+}
+
+fn run_loop(
+    state: &AggregatorState,
+    mut engine: Engine,
+    feed: &AlertFeed,
+    sinks: Sinks,
+    tick: Duration,
+    stop: &AtomicBool,
+) {
+    let windows = engine.policy().windows_ms.clone();
+    // Sums of final buckets between ticks: a long window then costs its last few buckets.
+    let mut cache = motstream_window::CountsCache::default();
+    let mut next = Instant::now();
+    // Acquire pairs with the Release store in `stop`.
+    while !stop.load(Ordering::Acquire) {
+        next += tick;
+        let now = crate::now_ms();
+        match state.agg.counts_reader_cached(&windows, now, &mut cache) {
+            Ok(counts) => {
+                for t in engine.tick(&counts, now) {
+                    let Some(o) = outgoing(state, &engine, &t) else {
+                        continue;
+                    };
+                    info!(alert = %o.alert_id, state = %o.state, burn_long = ?t.eval.burn_long, burn_short = ?t.eval.burn_short, "alert transition");
+                    if let Some(ft) = o.transition() {
+                        feed.publish(ft);
+                    }
+                    let fired =
+                        matches!(t.change, Change::Firing | Change::Resolved { fired: true });
+                    if fired {
+                        sinks.offer(&Arc::new(o));
+                    }
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, "alert evaluation failed: the rules' windows do not fit the retention")
+            }
+        }
+        let now = Instant::now();
+        if next > now {
+            std::thread::sleep(next - now);
+        } else {
+            // Fell behind (a slow tick): start the cadence again from now rather than burst.
+            next = now;
+        }
+    }
+    drop(sinks);
+}
+
+impl AlertEngine {
+    /// Stops the engine, then lets the receivers drain their queues (at most 5 s).
+    pub async fn stop(mut self) {
+        // Release pairs with the loop's Acquire load.
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+        for r in self.receivers.drain(..) {
+            let _ = tokio::time::timeout(Duration::from_secs(5), r).await;
+        }
+    }
+}

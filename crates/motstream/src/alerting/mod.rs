@@ -1,0 +1,158 @@
+//! The alert engine in the service: evaluates every rule on a tick from the aggregator
+//! ([`engine_task`]), publishes each transition into the [`crate::alert_feed::AlertFeed`], and
+//! hands the fired ones to the receivers — Alertmanager ([`alertmanager`]), a generic JSON
+//! webhook ([`webhook`]) and the alerts topic ([`kafka`]) — through bounded queues, so a slow
+//! or dead receiver costs dropped deliveries (logged), never a stalled tick or ingest.
+
+pub mod alertmanager;
+pub mod config;
+pub mod engine_task;
+pub mod kafka;
+pub mod webhook;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tracing::warn;
+
+use crate::alert_feed::{AlertFeed, AlertState, AlertTransition};
+
+pub use engine_task::{AlertEngine, start};
+
+/// A fired alert's transition as every receiver gets it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outgoing {
+    pub alert_id: String,
+    /// `firing` or `resolved`.
+    pub state: String,
+    pub at_ms: i64,
+    /// When the episode began.
+    pub episode_ms: i64,
+    /// The catalog rule name (`page-fast-burn`, `floor`).
+    pub rule: String,
+    /// alertname, severity, experience, mot, owner, team, rule, source.
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl Outgoing {
+    /// The feed's view of it.
+    pub fn transition(&self) -> Option<AlertTransition> {
+        let state = match self.state.as_str() {
+            "firing" => AlertState::Firing,
+            "resolved" => AlertState::Resolved,
+            "pending" => AlertState::Pending,
+            _ => return None,
+        };
+        let l = |k: &str| self.labels.get(k).cloned().unwrap_or_default();
+        Some(AlertTransition {
+            alert_id: self.alert_id.clone(),
+            alertname: l("alertname"),
+            severity: l("severity"),
+            experience_id: l("experience"),
+            mot_id: l("mot"),
+            owner: l("owner"),
+            team: l("team"),
+            state,
+            at_ms: self.at_ms,
+            annotations: self.annotations.clone(),
+        })
+    }
+}
+
+/// One queue per configured receiver.
+#[derive(Debug, Clone, Default)]
+pub struct Sinks {
+    pub queues: Vec<(&'static str, mpsc::Sender<Arc<Outgoing>>)>,
+}
+
+/// Queue length per receiver: beyond it, transitions for that receiver are dropped.
+pub const QUEUE: usize = 1_024;
+
+impl Sinks {
+    /// Offers a transition to every receiver without waiting.
+    pub fn offer(&self, o: &Arc<Outgoing>) {
+        for (name, q) in &self.queues {
+            if let Err(e) = q.try_send(Arc::clone(o)) {
+                warn!(receiver = name, alert = %o.alert_id, state = %o.state, error = %e, "alert delivery dropped: receiver queue full or closed");
+            }
+        }
+    }
+}
+
+/// Retries `attempt` up to `tries` times with doubling backoff from `first`, each attempt
+/// bounded by the caller (the HTTP client's timeout). Returns the last error.
+pub async fn with_retries<F, Fut>(tries: u32, first: Duration, mut attempt: F) -> Result<(), String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let mut backoff = first;
+    let mut last = String::new();
+    for i in 0..tries.max(1) {
+        match attempt().await {
+            Ok(()) => return Ok(()),
+            Err(e) => last = e,
+        }
+        if i + 1 < tries {
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(10));
+        }
+    }
+    Err(last)
+}
+
+/// The HTTP client every receiver shares: short timeouts, so a dead receiver ties up a
+/// delivery task for seconds, not minutes.
+pub fn http_client() -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(5))
+        .build()
+        .map_err(|e| anyhow::anyhow!("building the alert HTTP client: {e}"))
+}
+
+fn transition_json(t: &AlertTransition) -> Value {
+    json!({
+        "alert_id": t.alert_id,
+        "alertname": t.alertname,
+        "severity": t.severity,
+        "experience": t.experience_id,
+        "mot": t.mot_id,
+        "owner": t.owner,
+        "team": t.team,
+        "state": t.state.as_str(),
+        "at_ms": t.at_ms,
+        "annotations": t.annotations,
+    })
+}
+
+/// The `alerts` object of `/status`: active alerts and the newest transitions.
+pub fn status_json(feed: &AlertFeed) -> Value {
+    json!({
+        "active": feed.active().iter().map(|t| transition_json(t)).collect::<Vec<_>>(),
+        "recent": feed.history(100, |_| true).iter().map(|t| transition_json(t)).collect::<Vec<_>>(),
+    })
+}
+
+/// What `catalog check` says about the alert policy: every threshold a low target made
+/// unreachable and what applies instead (empty when none).
+pub fn catalog_notes(c: &motstream_core::Catalog) -> String {
+    let notes = motstream_alert::Policy::compile(c).capped_notes(c);
+    if notes.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        "\nalert thresholds capped for low targets (a MOT with target t burns at most \
+         1 / (1 - t); the engine applies min(factor, {} / (1 - t)) so that every rule can fire):\n",
+        motstream_alert::LOW_TARGET_CAP
+    );
+    for n in notes {
+        out.push_str(&format!("  {n}\n"));
+    }
+    out
+}
