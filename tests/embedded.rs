@@ -2,10 +2,12 @@
 //! journeys, the whole pipeline. Every catalog MOT gets traffic, the experience gets an SCO
 //! rate, and the scripted bag-drop kiosk incident (minutes 2 to 4) shows as a drop in
 //! bag-drop's SMOTO rate and fires an alert to bag-drop's owner that resolves after the
-//! incident (seen in `/status`). Bounded: it stops as soon as it has seen all of that, or
+//! incident (seen in `/status`, in a `WatchAlerts` stream opened before the incident and in
+//! `motstream alerts`). Bounded: it stops as soon as it has seen all of that, or
 //! fails after seven minutes.
 
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use motstream_proto::v1 as pb;
@@ -48,6 +50,9 @@ fn no_argument_default_shows_every_mot_an_sco_rate_and_the_scripted_incident() {
     // Alert ids of bag-drop alerts seen firing, and of those seen resolved after firing.
     let mut fired = std::collections::BTreeSet::new();
     let mut resolved = std::collections::BTreeSet::new();
+    // bag-drop transitions seen by a WatchAlerts stream, as (alert id, state).
+    let watched: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let mut watcher = None;
     loop {
         assert!(
             start.elapsed() < Duration::from_secs(420),
@@ -58,6 +63,9 @@ fn no_argument_default_shows_every_mot_an_sco_rate_and_the_scripted_incident() {
         let Ok((200, s)) = http_get(addr, "/status?window=1m") else {
             continue;
         };
+        if watcher.is_none() {
+            watcher = Some(watch_alerts(grpc_port, Arc::clone(&watched)));
+        }
         for m in s["mots"].as_array().into_iter().flatten() {
             if m["amount"].as_u64().unwrap_or(0) > 0 {
                 mots_with_traffic.insert(m["mot"].as_str().unwrap_or("").to_owned());
@@ -157,6 +165,41 @@ fn no_argument_default_shows_every_mot_an_sco_rate_and_the_scripted_incident() {
         exp.sco_rate.is_some() && exp.journeys_started > 0,
         "{exp:?}"
     );
+    // `motstream alerts`, as the owner runs it.
+    let cli = Command::new(binary())
+        .args([
+            "alerts",
+            "--output",
+            "json",
+            "--limit",
+            "1000",
+            "--team",
+            "airport-ground-ops",
+        ])
+        .args(["--server", &format!("http://127.0.0.1:{grpc_port}")])
+        .output()
+        .expect("running motstream alerts");
+    assert!(cli.status.success(), "motstream alerts: {cli:?}");
+    let listed: serde_json::Value =
+        serde_json::from_slice(&cli.stdout).expect("motstream alerts --output json");
+    let listed: Vec<(String, String)> = listed["transitions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|t| t["mot_id"] == "bag-drop")
+        .map(|t| {
+            let f = |k: &str| t[k].as_str().unwrap_or("").to_owned();
+            (f("alert_id"), f("state"))
+        })
+        .collect();
+    for id in &resolved {
+        for state in ["firing", "resolved"] {
+            assert!(
+                listed.contains(&(id.clone(), state.to_owned())),
+                "motstream alerts lists {id} {state}: {listed:?}"
+            );
+        }
+    }
     let _ = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status();
@@ -178,4 +221,57 @@ fn no_argument_default_shows_every_mot_an_sco_rate_and_the_scripted_incident() {
             && out.contains("motstream mot get bag-drop"),
         "it prints the gRPC address and a CLI example:\n{out}"
     );
+    // The stream ends when the service stops.
+    if let Some(w) = watcher {
+        let _ = w.join();
+    }
+    let watched = watched.lock().expect("watched").clone();
+    assert!(
+        resolved.iter().any(|id| {
+            watched.contains(&(id.clone(), "firing".to_owned()))
+                && watched.contains(&(id.clone(), "resolved".to_owned()))
+        }),
+        "WatchAlerts saw a bag-drop alert fire and resolve: {watched:?}, resolved {resolved:?}"
+    );
+}
+
+/// Streams alert transitions of bag-drop into `seen` until the server ends the stream.
+fn watch_alerts(
+    grpc_port: u16,
+    seen: Arc<Mutex<Vec<(String, String)>>>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            // /status can answer a moment before the gRPC server listens.
+            let mut client = None;
+            for _ in 0..150 {
+                match MotQueryClient::connect(format!("http://127.0.0.1:{grpc_port}")).await {
+                    Ok(c) => {
+                        client = Some(c);
+                        break;
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+                }
+            }
+            let Some(mut c) = client else {
+                return;
+            };
+            let Ok(stream) = c
+                .watch_alerts(pb::WatchAlertsRequest { filter: None })
+                .await
+            else {
+                return;
+            };
+            let mut stream = stream.into_inner();
+            while let Ok(Some(t)) = stream.message().await {
+                if t.mot_id == "bag-drop" {
+                    seen.lock().expect("seen").push((t.alert_id, t.state));
+                }
+            }
+        });
+    })
 }
