@@ -68,6 +68,13 @@ impl ServiceProcess {
                 "127.0.0.1:0",
             ])
             .args(args)
+            // A topic of its own for alert transitions unless the test names one: the default
+            // topic would carry other tests' alerts, which the service replays at start.
+            .args(if args.contains(&"--alerts-topic") {
+                Vec::new()
+            } else {
+                vec!["--alerts-topic".to_owned(), super::unique("alerts")]
+            })
             .env_remove("MOTSTREAM_CONFIG")
             .stdout(Stdio::null())
             .stderr(out)
