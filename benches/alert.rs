@@ -13,8 +13,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use motstream_alert::{Engine, EngineConfig, Policy};
 use motstream_core::Catalog;
 use motstream_window::{
-    Aggregator, CountsCache, ExpIdx, ExperienceSpec, MotIdx, MotKey, MotSpec, Observation,
-    PartitionId, Topology, WindowConfig,
+    Aggregator, CountsCache, MotIdx, MotKey, Observation, PartitionId, WindowConfig,
 };
 
 const MOTS: usize = 10_000;
@@ -50,24 +49,8 @@ experiences:
 }
 
 fn aggregator(c: &Catalog) -> Aggregator {
-    let mots = c
-        .mots
-        .iter()
-        .map(|m| MotSpec {
-            experience: ExpIdx(m.experience.0),
-            target: m.target,
-            impact_weight: m.impact_weight,
-        })
-        .collect();
-    let exps = c
-        .experiences
-        .iter()
-        .map(|e| ExperienceSpec {
-            sco: MotIdx(e.sco_mot.0),
-        })
-        .collect();
     let agg = Aggregator::new(
-        Topology::new(mots, exps).expect("topology"),
+        motstream::state::topology(c).expect("topology"),
         WindowConfig::default(),
     )
     .expect("aggregator");

@@ -58,26 +58,32 @@ pub fn window_config(cfg: &ServiceConfig) -> WindowConfig {
     w
 }
 
+/// The window crate's view of the catalog: each MOT's experience, target and impact weight, and
+/// each experience's SCO.
+pub fn topology(catalog: &Catalog) -> anyhow::Result<Topology> {
+    let mots = catalog
+        .mots
+        .iter()
+        .map(|m| MotSpec {
+            experience: ExpIdx(m.experience.0),
+            target: m.target,
+            impact_weight: m.impact_weight,
+        })
+        .collect();
+    let experiences = catalog
+        .experiences
+        .iter()
+        .map(|e| ExperienceSpec {
+            sco: MotIdx(e.sco_mot.0),
+        })
+        .collect();
+    Topology::new(mots, experiences).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
 impl AggregatorState {
     /// An empty aggregator for the catalog, with the configured windows.
     pub fn new(catalog: Arc<Catalog>, cfg: &ServiceConfig) -> anyhow::Result<Self> {
-        let mots = catalog
-            .mots
-            .iter()
-            .map(|m| MotSpec {
-                experience: ExpIdx(m.experience.0),
-                target: m.target,
-                impact_weight: m.impact_weight,
-            })
-            .collect();
-        let experiences = catalog
-            .experiences
-            .iter()
-            .map(|e| ExperienceSpec {
-                sco: MotIdx(e.sco_mot.0),
-            })
-            .collect();
-        let topology = Topology::new(mots, experiences).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let topology = topology(&catalog)?;
         let agg = Aggregator::new(topology, window_config(cfg))
             .map_err(|e| anyhow::anyhow!("{e}"))
             .context(
