@@ -47,7 +47,7 @@ enum Wire {
     Truncated,
     Overflow,
     PastEnd(u64),
-    FieldZero,
+    BadKey,
     BadWireType { number: u32, wire: u32 },
     Unclosed(u32),
     MismatchedGroup,
@@ -64,7 +64,7 @@ impl From<Wire> for EventError {
             Wire::Truncated => bad("truncated field".into()),
             Wire::Overflow => bad("varint overflows 64 bits".into()),
             Wire::PastEnd(len) => bad(format!("length {len} runs past the end of the message")),
-            Wire::FieldZero => bad("field number 0".into()),
+            Wire::BadKey => bad("a field key with field number 0 or wider than 32 bits".into()),
             Wire::BadWireType { number, wire } => {
                 bad(format!("field {number} has unexpected wire type {wire}"))
             }
@@ -154,10 +154,11 @@ impl<'a> Reader<'a> {
         if self.pos >= self.buf.len() {
             return Ok(None);
         }
-        let tag = self.varint()?;
-        match u32::try_from(tag >> 3) {
-            Ok(0) | Err(_) => Err(Wire::FieldZero),
-            Ok(number) => Ok(Some((number, (tag & 7) as u32))),
+        // The whole key must fit in 32 bits (field numbers stop at 2^29 - 1), as prost and
+        // protoc require; a wider varint is malformed even if its field number would fit.
+        match u32::try_from(self.varint()?) {
+            Ok(tag) if tag >> 3 != 0 => Ok(Some((tag >> 3, tag & 7))),
+            _ => Err(Wire::BadKey),
         }
     }
 

@@ -395,6 +395,15 @@ prop_compose! {
     }
 }
 
+#[test]
+fn a_field_key_wider_than_32_bits_is_malformed_as_prost_says() {
+    // Field 9, wire type 1, spelled as a 5-byte varint whose value exceeds u32::MAX; then the
+    // fixed64 it announces. Found by the arbitrary-bytes property below.
+    let bytes = [201, 128, 128, 128, 16, 0, 0, 0, 0, 0, 0, 0, 0];
+    assert!(via_prost(&bytes).is_none());
+    assert!(via_hand(&bytes).is_err());
+}
+
 proptest! {
     #[test]
     fn hand_protobuf_reader_agrees_with_prost_on_wellformed_messages(bytes in arb_wire()) {
