@@ -98,13 +98,9 @@ impl CountsReader<'_> {
         let tier = l.counter.get(r.tier)?;
         let fl = (fin.div_euclid(tier.res_ms) - 1).min(r.last);
         let i = mot.0 as usize;
-        let (Some(head), Some(cell)) = (p.heads.get(i), p.mots.get(i)) else {
+        let Some((head, ring)) = mot_windows(p, i) else {
             return Some(Counts::default());
         };
-        let ring = cell.get().map(|m| &**m);
-        if ring.is_none() && !head.touched() {
-            return Some(Counts::default());
-        }
         if fl < r.first + MIN_CACHED {
             return mot_counts(p, mot, plan);
         }
@@ -161,19 +157,24 @@ impl CountsReader<'_> {
 /// One partition's counts of `mot` over the plan's counter range; `None` if a bucket in it
 /// had been evicted.
 fn mot_counts(p: &PartitionState, mot: MotIdx, plan: &WindowPlan) -> Option<Counts> {
-    let i = mot.0 as usize;
-    let head = p.heads.get(i)?;
-    let ring = p.mots.get(i).and_then(|m| m.get()).map(|m| &**m);
-    // A MOT never seen in this partition has an untouched head and no ring.
-    if ring.is_none() && !head.touched() {
+    let Some((head, ring)) = mot_windows(p, mot.0 as usize) else {
         return Some(Counts::default());
-    }
+    };
     let l = &p.shared.layout;
     let r = plan.counts;
     read_span(l, head, ring, r.tier, r.first, r.last).or_else(|| {
         let tier = l.counter.get(r.tier)?;
         read_mot_counts(head, r.tier, tier, ring, r.first, r.last)
     })
+}
+
+/// MOT `i`'s head and ring (if allocated) in one partition; `None` when its counts there are
+/// zero: an index outside the topology, or a MOT never seen in this partition (its head is
+/// untouched and it has no ring).
+fn mot_windows(p: &PartitionState, i: usize) -> Option<(&MotHead, Option<&MotState>)> {
+    let head = p.heads.get(i)?;
+    let ring = p.mots.get(i).and_then(|m| m.get()).map(|m| &**m);
+    (ring.is_some() || head.touched()).then_some((head, ring))
 }
 
 /// Buckets `first..=last` of counter tier `k`, with whole aligned buckets of coarser tiers
