@@ -5,6 +5,88 @@
 //! This reads indentation only, which is exact for block-style YAML (how catalogs are written);
 //! for flow style (`{a: 1}`) or a key that is absent (an inherited default), it answers with the
 //! line of the deepest ancestor it found.
+//!
+//! Also the error both file kinds report: every problem found, each with file, line and field.
+
+use std::fmt;
+
+/// One thing wrong with a YAML file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// 1-based column, when known (parse errors only).
+    pub column: Option<usize>,
+    /// The field's path, e.g. `experiences[0].mots[2].target`; empty for a problem with the
+    /// file as a whole.
+    pub field: String,
+    pub message: String,
+}
+
+/// A YAML file that cannot be used, with every problem found in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileError {
+    /// The file (or name) it was loaded from.
+    pub origin: String,
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for FileError {
+    /// One problem per line, as `file:line:column: field: message`, so editors can jump to it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{}", self.origin)?;
+            if let Some(l) = p.line {
+                write!(f, ":{l}")?;
+                if let Some(c) = p.column {
+                    write!(f, ":{c}")?;
+                }
+            }
+            if p.field.is_empty() {
+                write!(f, ": {}", p.message)?;
+            } else {
+                write!(f, ": {}: {}", p.field, p.message)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for FileError {}
+
+/// The error for a file that does not parse: serde's message, with its line and column (or,
+/// for an unknown field, the line of the field itself rather than of its mapping).
+pub fn parse_error(e: &serde_norway::Error, text: &str, origin: &str) -> FileError {
+    let mut message = e.to_string();
+    // The location is reported in its own fields; keep the message itself short.
+    if let Some(at) = message.rfind(" at line ") {
+        message.truncate(at);
+    }
+    let mut line = e.location().map(|l| l.line());
+    let mut column = e.location().map(|l| l.column());
+    // serde points an unknown field at the start of its mapping; point at the field itself.
+    if let Some((path, rest)) = message.split_once(": unknown field `") {
+        let field = rest.split('`').next().unwrap_or_default();
+        if let Some(mut segs) = parse_path(path) {
+            segs.push(Seg::Key(field));
+            if let Some(l) = locate(text, &segs).filter(|_| segs.len() > 1) {
+                (line, column) = (Some(l), None);
+            }
+        }
+    }
+    FileError {
+        origin: origin.to_owned(),
+        problems: vec![Problem {
+            line,
+            column,
+            field: String::new(),
+            message,
+        }],
+    }
+}
 
 /// One step of a path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,14 +5,16 @@
 //! Loading checks everything and reports every problem at once, each with its line and field,
 //! so that a bad catalog stops start-up with a message that says where to look.
 
-mod error;
 mod model;
 mod raw;
 mod validate;
 
 use std::time::Duration;
 
-pub use error::{CatalogError, Problem};
+pub use crate::yaml::Problem;
+
+/// A catalog that cannot be used, with every problem found in it.
+pub type CatalogError = crate::yaml::FileError;
 pub use model::{
     AlertPolicy, BurnRule, ExpIdx, Experience, FloorRule, Mot, MotIdx, Person, Severity, SmotoRule,
 };

@@ -5,13 +5,13 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use super::Catalog;
-use super::error::{CatalogError, Problem};
 use super::model::{
     AlertPolicy, BurnRule, ExpIdx, Experience, FloorRule, Index, Mot, MotIdx, Person, Severity,
     SmotoRule,
 };
 use super::raw::{RawAlertPolicy, RawCatalog, RawPerson};
-use crate::yaml::{Seg, locate, parse_path};
+use super::{CatalogError, Problem};
+use crate::yaml::{Seg, locate, parse_error};
 
 type Path = Vec<Seg<'static>>;
 
@@ -212,35 +212,6 @@ impl Checker<'_> {
             }
         }
         p
-    }
-}
-
-fn parse_error(e: &serde_norway::Error, text: &str, origin: &str) -> CatalogError {
-    let mut message = e.to_string();
-    // The location is reported in its own fields; keep the message itself short.
-    if let Some(at) = message.rfind(" at line ") {
-        message.truncate(at);
-    }
-    let mut line = e.location().map(|l| l.line());
-    let mut column = e.location().map(|l| l.column());
-    // serde points an unknown field at the start of its mapping; point at the field itself.
-    if let Some((path, rest)) = message.split_once(": unknown field `") {
-        let field = rest.split('`').next().unwrap_or_default();
-        if let Some(mut segs) = parse_path(path) {
-            segs.push(K(field));
-            if let Some(l) = locate(text, &segs).filter(|_| segs.len() > 1) {
-                (line, column) = (Some(l), None);
-            }
-        }
-    }
-    CatalogError {
-        origin: origin.to_owned(),
-        problems: vec![Problem {
-            line,
-            column,
-            field: String::new(),
-            message,
-        }],
     }
 }
 

@@ -5,37 +5,8 @@ use std::time::Duration;
 use motstream_core::{Catalog, Limits, MotIdx};
 
 use super::raw::{RawIncident, RawMotSettings};
-use super::{Incident, MotSettings, ScenarioError, ScenarioProblem};
-use motstream_core::yaml::{Seg, locate, parse_path};
-
-pub(super) fn parse_error(e: &serde_norway::Error, text: &str, origin: &str) -> ScenarioError {
-    let mut message = e.to_string();
-    // The location is reported in its own fields; keep the message itself short.
-    if let Some(at) = message.rfind(" at line ") {
-        message.truncate(at);
-    }
-    let mut line = e.location().map(|l| l.line());
-    let mut column = e.location().map(|l| l.column());
-    // serde points an unknown field at the start of its mapping; point at the field itself.
-    if let Some((path, rest)) = message.split_once(": unknown field `") {
-        let field = rest.split('`').next().unwrap_or_default();
-        if let Some(mut segs) = parse_path(path) {
-            segs.push(Seg::Key(field));
-            if let Some(l) = locate(text, &segs).filter(|_| segs.len() > 1) {
-                (line, column) = (Some(l), None);
-            }
-        }
-    }
-    ScenarioError {
-        origin: origin.to_owned(),
-        problems: vec![ScenarioProblem {
-            line,
-            column,
-            field: String::new(),
-            message,
-        }],
-    }
-}
+use super::{Incident, MotSettings, ScenarioProblem};
+use motstream_core::yaml::{Seg, locate};
 
 /// Collects problems with their lines while checking.
 pub(super) struct Checker<'a> {

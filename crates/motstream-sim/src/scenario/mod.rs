@@ -24,15 +24,19 @@
 //! catalog and reports every problem at once, each as `file:line: field: message`.
 
 mod check;
-mod error;
 mod raw;
 
 use std::time::Duration;
 
+use motstream_core::yaml::parse_error;
 use motstream_core::{Catalog, MotIdx};
 
-use check::{Checker, parse_error};
-pub use error::{ScenarioError, ScenarioProblem};
+use check::Checker;
+pub use motstream_core::yaml::Problem as ScenarioProblem;
+
+/// A scenario that cannot be used, with every problem found in it, sorted by line; the same
+/// `file:line: field: message` error as the catalog's.
+pub type ScenarioError = motstream_core::yaml::FileError;
 use raw::RawScenario;
 
 /// The demo scenario shipped for the airline catalog (`deploy/scenarios/airline-demo.yaml`): a
