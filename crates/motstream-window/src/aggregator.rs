@@ -198,7 +198,7 @@ impl Aggregator {
     }
 
     /// Per MOT index: affected by a warming partition. Empty when none is warming.
-    fn affected_mots(&self, parts: &[Arc<PartitionState>]) -> Vec<bool> {
+    pub(crate) fn affected_mots(&self, parts: &[Arc<PartitionState>]) -> Vec<bool> {
         let warming: Vec<_> = parts.iter().filter(|p| p.is_warming()).collect();
         if warming.is_empty() {
             return Vec::new();

@@ -281,17 +281,8 @@ impl Aggregator {
             .iter()
             .map(|&w| self.plan(w, now_ms))
             .collect::<Result<Vec<_>, _>>()?;
-        let report = self.warming();
-        let mut warming = Vec::new();
-        if !report.mots.is_empty() {
-            warming = vec![false; n];
-            for m in report.mots {
-                if let Some(x) = warming.get_mut(m.0 as usize) {
-                    *x = true;
-                }
-            }
-        }
         let parts = self.partitions();
+        let warming = self.affected_mots(&parts);
         Ok(CountsReader {
             finals: parts.iter().map(|p| final_before(p)).collect(),
             parts,
@@ -327,7 +318,7 @@ impl Aggregator {
     /// Every MOT's counts over each of `windows_ms` ending at `now_ms`, read at once.
     pub fn counts_bulk(&self, windows_ms: &[u64], now_ms: i64) -> Result<BulkCounts, QueryError> {
         let r = self.counts_reader(windows_ms, now_ms)?;
-        let n = self.topology().mot_count();
+        let n = r.mot_count;
         let mut counts = Vec::with_capacity(n * windows_ms.len());
         for w in 0..windows_ms.len() {
             counts.extend((0..n).map(|m| r.get(w, MotIdx(m as u32))));
