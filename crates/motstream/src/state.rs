@@ -196,9 +196,14 @@ impl Sink for AggregatorState {
             channel: e.channel.as_deref(),
             journey_id: e.journey_id.as_deref(),
         };
-        // The registry lookup is a dashmap read; the writer lock is per partition and only
-        // the ingest thread takes it, so it is never contended.
-        let p = self.agg.partition(partition_id(part));
+        // The registry lookup is a dashmap read (`partition` takes the shard's write lock, to
+        // create the partition if absent; ingest has assigned it already); the writer lock is
+        // per partition and only the ingest thread takes it, so it is never contended.
+        let id = partition_id(part);
+        let p = self
+            .agg
+            .get_partition(id)
+            .unwrap_or_else(|| self.agg.partition(id));
         let mut w = p.writer();
         w.apply(&obs, now_ms);
         // Relaxed: a statistic.
