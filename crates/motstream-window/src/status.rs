@@ -375,7 +375,8 @@ mod tests {
             (None, None, None, None)
         );
         assert_eq!(s.latency.p99_ms, None);
-        assert_eq!(s.trend.as_ref().and_then(|t| t.direction), None);
+        let t = s.trend.expect("the plan has a trend");
+        assert_eq!((t.rate_delta, t.direction), (None, None));
     }
 
     #[test]
