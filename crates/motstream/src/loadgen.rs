@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use motstream_core::{Catalog, Encoding};
+use motstream_core::Encoding;
 use motstream_sim::{SimConfig, Simulator};
 use rdkafka::producer::Producer;
 
@@ -54,14 +54,6 @@ pub struct LoadgenArgs {
     pub kafka_properties: Vec<(String, String)>,
 }
 
-fn catalog(path: Option<&PathBuf>) -> anyhow::Result<Catalog> {
-    match path {
-        Some(p) => crate::catalog_cmd::load(p),
-        None => Catalog::from_yaml(crate::run::BUILTIN_CATALOG, "built-in airline catalog")
-            .map_err(|e| anyhow::anyhow!("{e}")),
-    }
-}
-
 #[allow(clippy::print_stderr)]
 fn progress(line: &str, tty: bool) {
     if tty {
@@ -74,7 +66,9 @@ fn progress(line: &str, tty: bool) {
 /// Produces until the duration or count, then waits for every acknowledgement. Fails if any
 /// event could not be delivered.
 pub fn run(args: &LoadgenArgs) -> anyhow::Result<()> {
-    let catalog = Arc::new(catalog(args.catalog.as_ref())?);
+    let catalog = Arc::new(crate::run::load_catalog_or_builtin(
+        args.catalog.as_deref(),
+    )?);
     let scenario = match &args.scenario {
         Some(_) => crate::embedded::load_scenario(args.scenario.as_ref(), &catalog)?,
         None => motstream_sim::Scenario::none(),

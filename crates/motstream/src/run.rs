@@ -21,7 +21,12 @@ pub const BUILTIN_CATALOG: &str = include_str!("../../../deploy/catalog/airline.
 
 /// Loads the configured catalog, or the built-in one.
 pub fn load_catalog(cfg: &ServiceConfig) -> anyhow::Result<Catalog> {
-    match &cfg.catalog {
+    load_catalog_or_builtin(cfg.catalog.as_deref())
+}
+
+/// Loads the catalog at `path`, or the built-in one.
+pub fn load_catalog_or_builtin(path: Option<&std::path::Path>) -> anyhow::Result<Catalog> {
+    match path {
         Some(path) => crate::catalog_cmd::load(path),
         None => Catalog::from_yaml(BUILTIN_CATALOG, "built-in airline catalog")
             .map_err(|e| anyhow::anyhow!("{e}")),
