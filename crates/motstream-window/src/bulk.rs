@@ -334,10 +334,8 @@ impl Aggregator {
 
 #[cfg(test)]
 mod tests {
-    use crate::{
-        Aggregator, ExpIdx, ExperienceSpec, MotIdx, MotKey, MotSpec, Observation, PartitionId,
-        Topology, WindowConfig,
-    };
+    use crate::topology::one_experience;
+    use crate::{Aggregator, MotIdx, MotKey, Observation, PartitionId, WindowConfig};
 
     fn obs(mot: u32, t: i64, success: bool) -> Observation<'static> {
         Observation {
@@ -353,17 +351,7 @@ mod tests {
 
     #[test]
     fn bulk_counts_equal_each_mots_status_counts_at_every_window_and_instant() {
-        let spec = |_| MotSpec {
-            experience: ExpIdx(0),
-            target: 0.98,
-            impact_weight: 1.0,
-        };
-        let topo = Topology::new(
-            (0..3).map(spec).collect(),
-            vec![ExperienceSpec { sco: MotIdx(2) }],
-        )
-        .expect("topology");
-        let agg = Aggregator::new(topo, WindowConfig::default()).expect("aggregator");
+        let agg = Aggregator::new(one_experience(3), WindowConfig::default()).expect("aggregator");
         // Half a second into a ten-minute block: one-bucket ends at both coarser tiers.
         let now = 1_700_000_400_000i64 + 500;
         // Three days of history, denser towards now, in time order as a live writer sees it;
@@ -424,17 +412,7 @@ mod tests {
 
     #[test]
     fn a_rebuilding_partition_marks_its_mots_warming() {
-        let spec = |_| MotSpec {
-            experience: ExpIdx(0),
-            target: 0.98,
-            impact_weight: 1.0,
-        };
-        let topo = Topology::new(
-            (0..2).map(spec).collect(),
-            vec![ExperienceSpec { sco: MotIdx(1) }],
-        )
-        .expect("topology");
-        let agg = Aggregator::new(topo, WindowConfig::default()).expect("aggregator");
+        let agg = Aggregator::new(one_experience(2), WindowConfig::default()).expect("aggregator");
         let now = 1_700_000_000_000i64;
         agg.begin_rebuild(PartitionId(0))
             .writer()

@@ -69,26 +69,14 @@ pub(crate) fn final_before(p: &PartitionState) -> Option<i64> {
 
 #[cfg(test)]
 mod tests {
-    use crate::{
-        Aggregator, CountsCache, ExpIdx, ExperienceSpec, MotIdx, MotKey, MotSpec, Observation,
-        PartitionId, Topology, WindowConfig,
-    };
+    use crate::topology::one_experience;
+    use crate::{Aggregator, CountsCache, MotIdx, MotKey, Observation, PartitionId, WindowConfig};
 
     #[test]
     fn cached_reads_equal_fresh_reads_as_time_passes_with_late_events_and_a_rebuild() {
-        let spec = |_| MotSpec {
-            experience: ExpIdx(0),
-            target: 0.98,
-            impact_weight: 1.0,
-        };
-        let topo = Topology::new(
-            (0..2).map(spec).collect(),
-            vec![ExperienceSpec { sco: MotIdx(1) }],
-        )
-        .expect("topology");
         let config = WindowConfig::default();
         let lateness = config.allowed_lateness_ms;
-        let agg = Aggregator::new(topo, config).expect("aggregator");
+        let agg = Aggregator::new(one_experience(2), config).expect("aggregator");
         let start = 1_700_000_000_000i64;
         let windows = [60_000, 300_000, 1_800_000, 3_600_000, 21_600_000];
         let mut cache = CountsCache::default();

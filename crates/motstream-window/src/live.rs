@@ -248,20 +248,9 @@ mod tests {
 
     #[test]
     fn counters_survive_revoke_and_do_not_count_the_replay() {
-        use crate::{
-            Aggregator, ExpIdx, ExperienceSpec, MotIdx, MotKey, MotSpec, Observation, PartitionId,
-            Topology, WindowConfig,
-        };
-        let topo = Topology::new(
-            vec![MotSpec {
-                experience: ExpIdx(0),
-                target: 0.9,
-                impact_weight: 1.0,
-            }],
-            vec![ExperienceSpec { sco: MotIdx(0) }],
-        )
-        .expect("topology");
-        let agg = Aggregator::new(topo, WindowConfig::default())
+        use crate::topology::one_experience;
+        use crate::{Aggregator, MotIdx, MotKey, Observation, PartitionId, WindowConfig};
+        let agg = Aggregator::new(one_experience(1), WindowConfig::default())
             .expect("aggregator")
             .with_live_totals();
         let now = 1_700_000_000_000;

@@ -151,6 +151,23 @@ impl Topology {
     }
 }
 
+/// For unit tests: one experience of `mots` MOTs (target 0.98, weight 1), the last its SCO.
+#[cfg(test)]
+pub(crate) fn one_experience(mots: u32) -> Topology {
+    let spec = |_| MotSpec {
+        experience: ExpIdx(0),
+        target: 0.98,
+        impact_weight: 1.0,
+    };
+    Topology::new(
+        (0..mots).map(spec).collect(),
+        vec![ExperienceSpec {
+            sco: MotIdx(mots - 1),
+        }],
+    )
+    .expect("topology")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
