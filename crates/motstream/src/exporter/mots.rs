@@ -9,7 +9,7 @@
 //! hour (`_other` beyond them), the twenty most frequent unidentified ids (`_overflow` beyond
 //! them). A MOT that leaves the catalog leaves the next scrape with it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use motstream_core::Catalog;
 use motstream_window::{
@@ -266,12 +266,6 @@ fn alert_state(t: &mut Text, cat: &Catalog, labels: &[[(&str, &str); 4]], alerts
         "gauge",
         "Built-in alert engine: 1 while the alert fires, 0 while pending; absent otherwise.",
     );
-    let index: HashMap<(&str, &str), usize> = cat
-        .mots
-        .iter()
-        .enumerate()
-        .map(|(i, m)| ((labels[i][0].1, m.id.as_str()), i))
-        .collect();
     for a in alerts.active() {
         let v = match a.state {
             AlertState::Firing => 1,
@@ -279,9 +273,10 @@ fn alert_state(t: &mut Text, cat: &Catalog, labels: &[[(&str, &str); 4]], alerts
             AlertState::Resolved => continue,
         };
         // Alerts for MOTs outside the catalog would be unbounded label values: not exported.
-        let Some(l) = index
-            .get(&(a.experience_id.as_str(), a.mot_id.as_str()))
-            .and_then(|&i| labels.get(i))
+        let Some(l) = cat
+            .mot_idx(&a.mot_id)
+            .and_then(|i| labels.get(i.0 as usize))
+            .filter(|l| l[0].1 == a.experience_id)
         else {
             continue;
         };

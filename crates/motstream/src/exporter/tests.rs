@@ -201,3 +201,33 @@ fn resolved_alerts_leave_the_page() {
     alerts.publish(t);
     assert!(!e.render(NOW).contains("motstream_mot_alert_firing{"));
 }
+
+#[test]
+fn alerts_for_mots_outside_the_catalog_stay_off_the_page() {
+    let (e, _, alerts) = exporter();
+    for (i, (experience, mot)) in [
+        ("airline-departure", "no-such-mot"),
+        ("no-such-experience", "bag-drop"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        alerts.publish(AlertTransition {
+            alert_id: format!("a{i}"),
+            alertname: "SmotoBurnPage".into(),
+            severity: "page".into(),
+            experience_id: experience.into(),
+            mot_id: mot.into(),
+            owner: "Lars Eriksen".into(),
+            team: "airport-ground-ops".into(),
+            state: AlertState::Firing,
+            at_ms: NOW,
+            annotations: BTreeMap::new(),
+        });
+    }
+    let page = e.render(NOW);
+    assert!(
+        !page.contains("motstream_mot_alert_firing{"),
+        "an alert outside the catalog was exported:\n{page}"
+    );
+}
