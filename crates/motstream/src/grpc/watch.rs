@@ -243,12 +243,14 @@ async fn run_mots(
             Ok(m) => m,
             Err(status) => return Stop::Ended(status),
         };
-        for m in mots {
-            let mut key = m.clone();
-            key.as_of_ms = 0;
-            if sent.get(&m.mot_id) == Some(&key) {
+        for mut m in mots {
+            // Compared with its time stamp zeroed; cloned only when it is sent.
+            let as_of_ms = std::mem::take(&mut m.as_of_ms);
+            if sent.get(&m.mot_id) == Some(&m) {
                 continue;
             }
+            let key = m.clone();
+            m.as_of_ms = as_of_ms;
             if let Err(stop) = push(tx, m, "WatchMots").await {
                 return stop;
             }
