@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tokio::sync::{Semaphore, mpsc};
 use tracing::{debug, warn};
 
-use super::{Outgoing, with_retries};
+use super::{Outgoing, post, with_retries};
 
 /// Resend intervals a firing alert's `endsAt` lies ahead, and a resolved alert keeps being sent.
 const AHEAD: u32 = 4;
@@ -95,14 +95,7 @@ pub async fn run(
             for url in urls {
                 let endpoint = format!("{url}/api/v2/alerts");
                 let r = with_retries(3, Duration::from_millis(250), || {
-                    let req = client.post(&endpoint).json(&body);
-                    async move {
-                        match req.send().await {
-                            Ok(r) if r.status().is_success() => Ok(()),
-                            Ok(r) => Err(format!("HTTP {}", r.status())),
-                            Err(e) => Err(e.to_string()),
-                        }
-                    }
+                    post(client.post(&endpoint).json(&body))
                 })
                 .await;
                 match r {

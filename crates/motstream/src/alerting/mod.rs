@@ -106,6 +106,15 @@ where
     Err(last)
 }
 
+/// Sends one request; a non-2xx status is an error too.
+pub async fn post(req: reqwest::RequestBuilder) -> Result<(), String> {
+    match req.send().await {
+        Ok(r) if r.status().is_success() => Ok(()),
+        Ok(r) => Err(format!("HTTP {}", r.status())),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// The HTTP client every receiver shares: short timeouts, so a dead receiver ties up a
 /// delivery task for seconds, not minutes.
 pub fn http_client() -> anyhow::Result<reqwest::Client> {

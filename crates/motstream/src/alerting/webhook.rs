@@ -9,7 +9,7 @@ use sha2::Sha256;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use super::{Outgoing, with_retries};
+use super::{Outgoing, post, with_retries};
 
 /// The signature header: `sha256=<hex of HMAC-SHA256(secret, body)>`.
 pub const SIGNATURE_HEADER: &str = "X-Motstream-Signature";
@@ -51,13 +51,7 @@ pub async fn run(
             if let Some(s) = &sig {
                 req = req.header(SIGNATURE_HEADER, s);
             }
-            async move {
-                match req.send().await {
-                    Ok(r) if r.status().is_success() => Ok(()),
-                    Ok(r) => Err(format!("HTTP {}", r.status())),
-                    Err(e) => Err(e.to_string()),
-                }
-            }
+            post(req)
         })
         .await;
         match r {
