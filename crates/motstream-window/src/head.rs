@@ -1,7 +1,7 @@
 //! Hot heads: the current bucket of every counter tier of one key, in one cache line.
 //!
 //! Per-event writes touch only this line, which lives in a dense per-partition array indexed
-//! by key ([`crate::MotIdx`] for MOTs: 1,000 MOTs = 64 KiB, 100,000 = 6.4 MiB; `ExpIdx` for
+//! by key ([`crate::MotIdx`] for MOTs: 1,000 MOTs = 62.5 KiB, 100,000 = 6.1 MiB; `ExpIdx` for
 //! the experiences' impact-weighted failures), instead of one ring slot per tier in three
 //! different pages of the key's rings. When an event opens a newer bucket in a tier, the
 //! writer *rotates* that tier: it adds the head's value into the ring slot of the bucket
