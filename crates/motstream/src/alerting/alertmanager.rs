@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 use tokio::sync::{Semaphore, mpsc};
@@ -41,12 +41,6 @@ pub fn am_alert(o: &Outgoing, now_ms: i64, resend: Duration) -> Value {
     v
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
 /// Keeps the alerts to (re-)send and sends them until the queue closes.
 pub async fn run(
     client: reqwest::Client,
@@ -71,7 +65,7 @@ pub async fn run(
                 None => break,
             },
             _ = every.tick() => {
-                let now = now_ms();
+                let now = crate::now_ms();
                 let keep = i64::try_from((resend * AHEAD).as_millis()).unwrap_or(i64::MAX / 2);
                 current.retain(|_, o| o.state != "resolved" || now - o.at_ms <= keep);
                 current.values().cloned().collect()
@@ -87,7 +81,7 @@ pub async fn run(
             );
             continue;
         };
-        let now = now_ms();
+        let now = crate::now_ms();
         let body = Value::Array(batch.iter().map(|o| am_alert(o, now, resend)).collect());
         let (client, urls) = (client.clone(), urls.clone());
         tokio::spawn(async move {
