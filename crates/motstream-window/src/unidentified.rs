@@ -117,7 +117,6 @@ impl UnidentifiedTable {
             let count = e.count.load(Ordering::Relaxed);
             let first = e.first_ms.load(Ordering::Relaxed);
             let last = e.last_ms.load(Ordering::Relaxed);
-            let channel = e.channel.get().map(|c| c.to_string());
             let m = by_id
                 .entry(Arc::clone(&e.id))
                 .or_insert_with(|| UnidentifiedMot {
@@ -131,7 +130,7 @@ impl UnidentifiedTable {
             m.first_seen_ms = m.first_seen_ms.min(first);
             m.last_seen_ms = m.last_seen_ms.max(last);
             if m.example_channel.is_none() {
-                m.example_channel = channel;
+                m.example_channel = e.channel.get().map(|c| c.to_string());
             }
         }
         // Relaxed: a standalone statistic.
