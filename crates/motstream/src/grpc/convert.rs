@@ -1,6 +1,7 @@
 //! The boundary between the wire and the aggregator: request fields parsed and checked (each
 //! error naming its field), domain statuses turned into protobuf messages, filters matched.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use motstream_core::Catalog;
@@ -223,7 +224,22 @@ impl Filter {
 
 /// A MOT's alert state as the API names it.
 pub fn alert_state(alerts: &AlertFeed, mot_id: &str) -> &'static str {
-    match alerts.mot_state(mot_id) {
+    state_name(alerts.mot_state(mot_id))
+}
+
+/// Every MOT's alert state as the API names it, from one read of the active alerts: for the
+/// calls that name many MOTs, instead of a read of the feed per MOT.
+pub fn alert_states(alerts: &AlertFeed) -> impl Fn(&str) -> &'static str {
+    let mut by_mot: HashMap<String, AlertState> = HashMap::new();
+    for t in alerts.active() {
+        let s = by_mot.entry(t.mot_id.clone()).or_insert(t.state);
+        *s = (*s).max(t.state);
+    }
+    move |mot_id| state_name(by_mot.get(mot_id).copied())
+}
+
+fn state_name(s: Option<AlertState>) -> &'static str {
+    match s {
         Some(AlertState::Firing) => "firing",
         Some(AlertState::Pending) => "pending",
         Some(AlertState::Resolved) | None => "inactive",
@@ -409,6 +425,38 @@ mod tests {
         assert_eq!(parse_grpc_timeout("S"), None);
         assert_eq!(parse_grpc_timeout(""), None);
         assert_eq!(parse_grpc_timeout("5x"), None);
+    }
+
+    #[test]
+    fn alert_states_read_once_agree_with_the_per_mot_read() {
+        let feed = AlertFeed::default();
+        let t = |id: &str, mot: &str, state| AlertTransition {
+            alert_id: id.into(),
+            alertname: "SmotoBurnPage".into(),
+            severity: "page".into(),
+            experience_id: "airline-departure".into(),
+            mot_id: mot.into(),
+            owner: String::new(),
+            team: String::new(),
+            state,
+            at_ms: 1,
+            annotations: Default::default(),
+        };
+        feed.publish(t("a", "bag-drop", AlertState::Pending));
+        feed.publish(t("b", "bag-drop", AlertState::Firing));
+        feed.publish(t("c", "security", AlertState::Pending));
+        feed.publish(t("d", "check-in", AlertState::Firing));
+        feed.publish(t("d", "check-in", AlertState::Resolved));
+        let states = alert_states(&feed);
+        for (mot, want) in [
+            ("bag-drop", "firing"),
+            ("security", "pending"),
+            ("check-in", "inactive"),
+            ("boarding", "inactive"),
+        ] {
+            assert_eq!((mot, states(mot)), (mot, want));
+            assert_eq!((mot, alert_state(&feed, mot)), (mot, want));
+        }
     }
 
     #[test]

@@ -149,6 +149,7 @@ impl Ctx {
     pub fn matching(&self, filter: &Filter, w: &Window) -> Result<Vec<pb::MotStatus>, Status> {
         let (all, now_ms) = self.all(w)?;
         let catalog = &self.state.catalog;
+        let alert_state = convert::alert_states(&self.alerts);
         let mut out = Vec::new();
         for e in all.iter() {
             if filter.experience.is_some_and(|x| x.0 != e.experience.0) {
@@ -156,7 +157,7 @@ impl Ctx {
             }
             for s in &e.mots {
                 let m = catalog.mot(MotIdx(s.mot.0));
-                let state = convert::alert_state(&self.alerts, &m.id);
+                let state = alert_state(&m.id);
                 if filter.matches_mot(m, state) {
                     out.push(convert::mot_status(s, catalog, &w.text, now_ms, state));
                 }
