@@ -156,10 +156,11 @@ pub fn evaluate<C: WindowCounts>(
     mot: MotIdx,
     band: f64,
 ) -> Evaluation {
+    // One rule reads each of its windows once: nothing to remember.
     let mut memo = Memo {
         src: counts,
         mot,
-        seen: vec![None; 64],
+        seen: Vec::new(),
     };
     eval_rule(rule, target, &mut memo, counts.warming(mot), band, true)
 }
