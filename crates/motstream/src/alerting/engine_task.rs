@@ -29,7 +29,8 @@ fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// Builds one transition's delivery, or `None` for a pending that never fired.
+/// Builds one transition's delivery (pending ones too: the feed shows them); `None` only if the
+/// transition names no rule of the engine's policy.
 fn outgoing(state: &AggregatorState, engine: &Engine, t: &Transition) -> Option<Outgoing> {
     let policy = engine.policy();
     let rule = policy.mots.get(t.mot.0 as usize)?.rules.get(t.rule)?;
