@@ -243,7 +243,7 @@ fn run(params: &Params, ops: &[(i64, Op)], threads: usize) {
     });
 
     let mut model = Model::default();
-    for (p, stream) in per_part.iter().enumerate() {
+    for stream in &per_part {
         let mut mp = ModelPartition {
             lateness: params.lateness(),
             skew: params.skew(),
@@ -257,7 +257,6 @@ fn run(params: &Params, ops: &[(i64, Op)], threads: usize) {
                 Op::Expire(_) => mp.expire(&mut model, *now),
             }
         }
-        let _ = p;
     }
 
     for &w in &params.windows {

@@ -152,12 +152,11 @@ pub fn nearest_rank(sorted: &[u32], q: f64) -> f64 {
 
 pub fn counts_in(m: &Model, mot: usize, s: &Span) -> Counts {
     let mut c = Counts::default();
-    for (_, t, e) in m
+    for (_, _, e) in m
         .accepted
         .iter()
         .filter(|(x, t, _)| *x == mot && within(s, *t))
     {
-        let _ = t;
         if e.success {
             c.successes += 1;
         } else {
