@@ -40,6 +40,16 @@ fn bump(c: &AtomicU64, n: u64) {
     c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
 }
 
+/// Counts `v` in the first of `buckets` whose bound in `bounds` is not below it (the last
+/// bucket is `+Inf`) and adds it to `sum`.
+#[inline]
+fn observe(bounds: &[u32], buckets: &[AtomicU64], sum: &AtomicU64, v: u32) {
+    if let Some(c) = buckets.get(bounds.partition_point(|&le| le < v)) {
+        bump(c, 1);
+    }
+    bump(sum, u64::from(v));
+}
+
 #[inline]
 fn get(c: &AtomicU64) -> u64 {
     // Relaxed: each counter is a standalone statistic; no other memory is read in its light.
@@ -91,11 +101,7 @@ impl LiveTotals {
         let Some(m) = self.mots.get(mot) else { return };
         bump(if success { &m.success } else { &m.failure }, 1);
         if let Some(ms) = duration_ms {
-            let b = DURATION_BOUNDS_MS.partition_point(|&le| le < ms);
-            if let Some(c) = m.duration.get(b) {
-                bump(c, 1);
-            }
-            bump(&m.duration_sum_ms, u64::from(ms));
+            observe(&DURATION_BOUNDS_MS, &m.duration, &m.duration_sum_ms, ms);
         }
     }
 
@@ -119,11 +125,7 @@ impl LiveTotals {
         }
         if let Some(n) = completed {
             bump(&e.completed, 1);
-            let b = MPS_BOUNDS.partition_point(|&le| le < n);
-            if let Some(c) = e.mps.get(b) {
-                bump(c, 1);
-            }
-            bump(&e.mps_sum, u64::from(n));
+            observe(&MPS_BOUNDS, &e.mps, &e.mps_sum, n);
         }
     }
 
