@@ -190,9 +190,9 @@ fn updates(c: &mut Criterion) {
     g.finish();
 }
 
-/// An aggregator whose first `keys` MOTs (in 100-MOT experiences) carry 3 days of traffic
-/// in 4 partitions: one event per MOT every 10 s over 3 days for the status-of-one-MOT
-/// experience, one per minute for the rest.
+/// An aggregator of `keys` MOTs (in 10-MOT experiences) with 3 days of traffic in 4
+/// partitions: one event per MOT every 10 s for the first experience (which holds the MOT of
+/// the one-MOT status bench), one per minute for the rest.
 fn populated(keys: usize, now: i64) -> Aggregator {
     let agg = Aggregator::new(topology(keys), WindowConfig::default()).expect("default config");
     let parts: Vec<_> = (0..4).map(|i| agg.partition(PartitionId(i))).collect();
