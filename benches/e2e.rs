@@ -21,10 +21,11 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use motstream::config::ServiceConfig;
+use motstream::now_ms;
 use motstream::state::AggregatorState;
 use motstream_benches::{bench_event, create_topic};
 use motstream_core::codec::{CONTENT_TYPE_HEADER, encode};
@@ -82,12 +83,6 @@ fn report_scrapes(s: Option<std::thread::JoinHandle<(u64, usize)>>) {
     }
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 /// The aggregator, plus a freshness histogram and an applied-events counter.
 struct Measured {
     inner: Arc<AggregatorState>,
@@ -114,6 +109,86 @@ impl Sink for Measured {
         }
         // Relaxed: a statistic read by the reporting thread; no other memory depends on it.
         self.applied.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl Measured {
+    /// An empty aggregator for the catalog, configured as the service would be.
+    fn new(brokers: &str, catalog: &Arc<motstream_core::Catalog>) -> Arc<Self> {
+        Arc::new(Self {
+            inner: Arc::new(
+                AggregatorState::new(Arc::clone(catalog), &service_config(brokers))
+                    .expect("aggregator for the airline catalog"),
+            ),
+            freshness_ms: Mutex::new(
+                Histogram::new_with_bounds(1, 600_000, 3).expect("histogram bounds"),
+            ),
+            applied: AtomicU64::new(0),
+        })
+    }
+}
+
+/// Starts ingest of `{tag}-events` into `sink` on its own thread, in a group of its own.
+fn start_ingest(
+    brokers: &str,
+    tag: &str,
+    catalog: &Arc<motstream_core::Catalog>,
+    sink: &Arc<Measured>,
+    health: &Arc<Health>,
+    stop: &Arc<AtomicBool>,
+) -> std::thread::JoinHandle<Result<(), motstream_ingest::IngestError>> {
+    let ic = IngestConfig {
+        brokers: brokers.to_owned(),
+        group_id: format!("{tag}-group"),
+        topics: vec![format!("{tag}-events")],
+        dlq_topic: format!("{tag}-dlq"),
+        kafka: Default::default(),
+        lookback: Duration::from_secs(3600),
+        limits: Limits::default(),
+        batch_max: 5_000,
+        dedup_window: None,
+        dedup_capacity: 0,
+    };
+    let (catalog, sink, health, stop) = (
+        Arc::clone(catalog),
+        Arc::clone(sink) as Arc<dyn Sink>,
+        Arc::clone(health),
+        Arc::clone(stop),
+    );
+    std::thread::spawn(move || motstream_ingest::run(&ic, catalog, sink, health, stop))
+}
+
+/// The benchmark's producer: large lz4 batches, lingering `linger_ms`.
+fn producer(brokers: &str, linger_ms: &str) -> ThreadedProducer<DefaultProducerContext> {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("linger.ms", linger_ms)
+        .set("batch.num.messages", "10000")
+        .set("queue.buffering.max.messages", "1000000")
+        .set("compression.type", "lz4")
+        .create()
+        .expect("producer")
+}
+
+/// Hands one event to the producer, waiting `backoff` at a time while its queue is full.
+fn send(
+    producer: &ThreadedProducer<DefaultProducerContext>,
+    topic: &str,
+    key: &str,
+    payload: &[u8],
+    content_type: &str,
+    backoff: Duration,
+) {
+    let mut rec = BaseRecord::<str, [u8]>::to(topic)
+        .key(key)
+        .payload(payload)
+        .headers(OwnedHeaders::new().insert(Header {
+            key: CONTENT_TYPE_HEADER,
+            value: Some(content_type),
+        }));
+    while let Err((_, r)) = producer.send(rec) {
+        rec = r;
+        std::thread::sleep(backoff);
     }
 }
 
@@ -170,14 +245,7 @@ fn catch_up(
     let (topic, dlq) = (format!("{tag}-events"), format!("{tag}-dlq"));
     create_topic(brokers, &topic, partitions);
     create_topic(brokers, &dlq, 1);
-    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("linger.ms", "20")
-        .set("batch.num.messages", "10000")
-        .set("queue.buffering.max.messages", "1000000")
-        .set("compression.type", "lz4")
-        .create()
-        .expect("producer");
+    let producer = producer(brokers, "20");
     let ct = encoding.content_type();
     let mots: Vec<String> = catalog.mots.iter().map(|m| m.id.clone()).collect();
     let now = now_ms();
@@ -190,64 +258,26 @@ fn catch_up(
             now - 60_000 + (i as i64 % 60_000),
         );
         let payload = encode(&event, encoding);
-        let mut rec = BaseRecord::<str, [u8]>::to(&topic)
-            .key(key.as_str())
-            .payload(&payload)
-            .headers(OwnedHeaders::new().insert(Header {
-                key: CONTENT_TYPE_HEADER,
-                value: Some(ct),
-            }));
-        loop {
-            match producer.send(rec) {
-                Ok(()) => break,
-                Err((_, r)) => {
-                    rec = r;
-                    std::thread::sleep(Duration::from_micros(500));
-                }
-            }
-        }
+        send(
+            &producer,
+            &topic,
+            &key,
+            &payload,
+            ct,
+            Duration::from_micros(500),
+        );
     }
     producer
         .flush(Duration::from_secs(120))
         .expect("backlog produced");
     drop(producer);
-    let cfg = service_config(brokers);
-    let sink = Arc::new(Measured {
-        inner: Arc::new(
-            AggregatorState::new(Arc::clone(catalog), &cfg)
-                .expect("aggregator for the airline catalog"),
-        ),
-        freshness_ms: Mutex::new(
-            Histogram::new_with_bounds(1, 600_000, 3).expect("histogram bounds"),
-        ),
-        applied: AtomicU64::new(0),
-    });
+    let sink = Measured::new(brokers, catalog);
     let stop = Arc::new(AtomicBool::new(false));
     let health = Arc::new(Health::default());
     let scrapes = scraper(&sink.inner, &health, &stop);
     let cpu0 = cpu_secs();
     let start = Instant::now();
-    let ingest = {
-        let ic = IngestConfig {
-            brokers: brokers.to_owned(),
-            group_id: format!("{tag}-group"),
-            topics: vec![topic],
-            dlq_topic: dlq,
-            kafka: Default::default(),
-            lookback: Duration::from_secs(3600),
-            limits: Limits::default(),
-            batch_max: 5_000,
-            dedup_window: None,
-            dedup_capacity: 0,
-        };
-        let (catalog, sink, stop) = (
-            Arc::clone(catalog),
-            Arc::clone(&sink) as Arc<dyn Sink>,
-            Arc::clone(&stop),
-        );
-        let health = Arc::clone(&health);
-        std::thread::spawn(move || motstream_ingest::run(&ic, catalog, sink, health, stop))
-    };
+    let ingest = start_ingest(brokers, &tag, catalog, &sink, &health, &stop);
     // Timed from the first applied event, so group joining is not counted.
     let mut first: Option<(Instant, f64)> = None;
     let deadline = Instant::now() + Duration::from_secs(300);
@@ -292,54 +322,17 @@ fn run_step(
     let (topic, dlq) = (format!("{tag}-events"), format!("{tag}-dlq"));
     create_topic(brokers, &topic, partitions);
     create_topic(brokers, &dlq, 1);
-    let cfg = service_config(brokers);
-    let sink = Arc::new(Measured {
-        inner: Arc::new(
-            AggregatorState::new(Arc::clone(catalog), &cfg)
-                .expect("aggregator for the airline catalog"),
-        ),
-        freshness_ms: Mutex::new(
-            Histogram::new_with_bounds(1, 600_000, 3).expect("histogram bounds"),
-        ),
-        applied: AtomicU64::new(0),
-    });
+    let sink = Measured::new(brokers, catalog);
     let health = Arc::new(Health::default());
     let stop = Arc::new(AtomicBool::new(false));
     let scrapes = scraper(&sink.inner, &health, &stop);
-    let ingest = {
-        let ic = IngestConfig {
-            brokers: brokers.to_owned(),
-            group_id: format!("{tag}-group"),
-            topics: vec![topic.clone()],
-            dlq_topic: dlq,
-            kafka: Default::default(),
-            lookback: Duration::from_secs(3600),
-            limits: Limits::default(),
-            batch_max: 5_000,
-            dedup_window: None,
-            dedup_capacity: 0,
-        };
-        let (catalog, sink, health, stop) = (
-            Arc::clone(catalog),
-            Arc::clone(&sink) as Arc<dyn Sink>,
-            Arc::clone(&health),
-            Arc::clone(&stop),
-        );
-        std::thread::spawn(move || motstream_ingest::run(&ic, catalog, sink, health, stop))
-    };
+    let ingest = start_ingest(brokers, &tag, catalog, &sink, &health, &stop);
     let ready_by = Instant::now() + Duration::from_secs(30);
     while !health.report().ready && Instant::now() < ready_by {
         std::thread::sleep(Duration::from_millis(50));
     }
 
-    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("linger.ms", "5")
-        .set("batch.num.messages", "10000")
-        .set("queue.buffering.max.messages", "1000000")
-        .set("compression.type", "lz4")
-        .create()
-        .expect("producer");
+    let producer = producer(brokers, "5");
     let mots: Vec<String> = catalog.mots.iter().map(|m| m.id.clone()).collect();
     let keys: Vec<String> = (0..10_000).map(|i| format!("j-{i}")).collect();
     let ct = encoding.content_type();
@@ -353,22 +346,14 @@ fn run_step(
             let i = sent as usize;
             let event = bench_event(&mots[i % mots.len()], &keys[i % keys.len()], i, now_ms());
             let payload = encode(&event, encoding);
-            let mut rec = BaseRecord::<str, [u8]>::to(&topic)
-                .key(keys[i % keys.len()].as_str())
-                .payload(&payload)
-                .headers(OwnedHeaders::new().insert(Header {
-                    key: CONTENT_TYPE_HEADER,
-                    value: Some(ct),
-                }));
-            loop {
-                match producer.send(rec) {
-                    Ok(()) => break,
-                    Err((_, r)) => {
-                        rec = r;
-                        std::thread::sleep(Duration::from_micros(200));
-                    }
-                }
-            }
+            send(
+                &producer,
+                &topic,
+                &keys[i % keys.len()],
+                &payload,
+                ct,
+                Duration::from_micros(200),
+            );
             sent += 1;
         }
         // Measure after a few seconds of warm-up: the first seconds include group joining.
