@@ -2,19 +2,13 @@
 //! per-event work of ingest before the aggregator. Reads as events/s.
 
 use std::hint::black_box;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use motstream::now_ms;
 use motstream_benches::{airline_catalog, typical_event};
 use motstream_core::codec::encode;
 use motstream_core::{Classification, Decoder, Encoding, classify};
 use prost::Message;
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
 
 fn bench(c: &mut Criterion) {
     let catalog = airline_catalog();
