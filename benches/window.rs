@@ -5,7 +5,7 @@
 //! printed from the setup.
 
 use std::hint::black_box;
-use std::sync::{Arc, Barrier};
+use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -168,10 +168,10 @@ fn updates(c: &mut Criterion) {
         g.throughput(Throughput::Elements(2 * BATCH as u64));
         g.bench_function(BenchmarkId::new(format!("{kname}/2_threads"), keys), |b| {
             b.iter_custom(|iters| {
-                let start = Arc::new(Barrier::new(3));
+                let start = Barrier::new(3);
                 std::thread::scope(|s| {
                     for (p, e) in parts.iter().zip(&streams) {
-                        let start = Arc::clone(&start);
+                        let start = &start;
                         s.spawn(move || {
                             start.wait();
                             for i in 0..iters as usize {
