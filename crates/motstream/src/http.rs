@@ -37,12 +37,6 @@ struct StatusQuery {
     window: Option<String>,
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
 async fn healthz(State(s): State<AppState>) -> Response {
     let r = s.health.report();
     let code = if r.live {
@@ -73,7 +67,7 @@ async fn status(State(s): State<AppState>, Query(q): Query<StatusQuery>) -> Resp
             return (StatusCode::BAD_REQUEST, Json(body)).into_response();
         }
     };
-    match s.status.status(window, now_ms()) {
+    match s.status.status(window, crate::now_ms()) {
         Ok(mut v) => {
             v["health"] = serde_json::to_value(s.health.report()).unwrap_or(Value::Null);
             Json(v).into_response()
@@ -82,19 +76,10 @@ async fn status(State(s): State<AppState>, Query(q): Query<StatusQuery>) -> Resp
     }
 }
 
-/// Binds `addr` and serves until `shutdown` resolves. Returns the bound address (useful with
-/// port 0) and the server task.
+/// Binds `addr` and serves, with `extra` routes (e.g. the exporter's `/metrics`) on the same
+/// listener, until `shutdown` resolves. Returns the bound address (useful with port 0) and the
+/// server task.
 pub async fn serve(
-    addr: SocketAddr,
-    health: Arc<Health>,
-    status_source: Arc<dyn StatusSource>,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    serve_with(addr, health, status_source, Router::new(), shutdown).await
-}
-
-/// [`serve`], with `extra` routes (e.g. the exporter's `/metrics`) on the same listener.
-pub async fn serve_with(
     addr: SocketAddr,
     health: Arc<Health>,
     status_source: Arc<dyn StatusSource>,

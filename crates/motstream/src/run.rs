@@ -123,7 +123,7 @@ impl Service {
                 .context("starting the ingest thread")?
         };
         let (stop_http, mut rx) = watch::channel(false);
-        let (http_addr, http) = crate::http::serve_with(
+        let (http_addr, http) = crate::http::serve(
             cfg.metrics_listen,
             Arc::clone(&health),
             Arc::clone(&state) as Arc<dyn crate::http::StatusSource>,
