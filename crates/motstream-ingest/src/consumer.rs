@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use motstream_core::codec::CONTENT_TYPE_HEADER;
-use motstream_core::{Catalog, Decoder, Limits, classify};
+use motstream_core::{
+    Catalog, Classification, Decoder, EventError, InteractionEvent, Limits, classify,
+};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::KafkaError;
@@ -122,32 +124,20 @@ impl Loop<'_> {
             return;
         }
         let offset = msg.offset();
-        let payload = msg.payload().unwrap_or_default();
-        let content_type = msg.headers().and_then(|h| {
-            h.iter()
-                .find(|h| h.key.eq_ignore_ascii_case(CONTENT_TYPE_HEADER))
-                .and_then(|h| h.value)
-        });
-        let decoded = self
-            .decoder
-            .decode(payload, content_type, now)
-            .and_then(|e| {
-                let class = classify(&e, self.catalog)?;
-                Ok((e, class))
-            });
         if offset < st.next_apply {
             // Read again after a seek back: applied already. Only a dead-letter write that
             // failed is made again.
-            if let (Some(from), Err(err)) = (st.dlq_retry_from, &decoded)
+            if let Some(from) = st.dlq_retry_from
                 && offset >= from
+                && let Err(err) = self.decode(msg, now)
             {
-                self.dead_letter(st, key, msg, err, failed);
+                self.dead_letter(st, key, msg, &err, failed);
             }
             return;
         }
         st.dlq_retry_from = None;
         let replay = offset < st.replay_until;
-        match decoded {
+        match self.decode(msg, now) {
             Ok((event, _)) if Self::duplicate(st, &event) => tally.duplicates += 1,
             Ok((event, class)) => self.ctx.sink.apply(key, &event, class, now),
             // Rejects below the committed offset went to the dead-letter topic before.
@@ -162,12 +152,29 @@ impl Loop<'_> {
             tally.replayed += 1;
         } else {
             tally.events += 1;
-            tally.bytes += payload.len() as u64;
+            tally.bytes += msg.payload().map_or(0, <[u8]>::len) as u64;
         }
         st.next_apply = offset + 1;
     }
 
-    fn duplicate(st: &mut PartState, event: &motstream_core::InteractionEvent<'_>) -> bool {
+    /// Decodes, validates and classifies the message's payload.
+    fn decode<'m>(
+        &self,
+        msg: &'m BorrowedMessage<'_>,
+        now: i64,
+    ) -> Result<(InteractionEvent<'m>, Classification), EventError> {
+        let payload = msg.payload().unwrap_or_default();
+        let content_type = msg.headers().and_then(|h| {
+            h.iter()
+                .find(|h| h.key.eq_ignore_ascii_case(CONTENT_TYPE_HEADER))
+                .and_then(|h| h.value)
+        });
+        let event = self.decoder.decode(payload, content_type, now)?;
+        let class = classify(&event, self.catalog)?;
+        Ok((event, class))
+    }
+
+    fn duplicate(st: &mut PartState, event: &InteractionEvent<'_>) -> bool {
         match (&mut st.dedup, event.event_id.as_deref()) {
             (Some(d), Some(id)) => d.is_duplicate(id, event.event_time_ms),
             _ => false,
