@@ -6,7 +6,7 @@
 //! order and so rebuilds the same table.
 
 use std::collections::hash_map::RandomState;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::hash::BuildHasher;
 
 /// Recently seen event ids of one partition.
@@ -17,9 +17,10 @@ pub(crate) struct Dedup {
     /// Random keys per table: ids are input, and a known hash would let a producer craft ids
     /// that collide with (and so suppress) other producers' events.
     hasher: RandomState,
-    /// id hash -> event time of its latest sighting.
-    seen: HashMap<u64, i64>,
-    /// (event time, id hash) in arrival order, for expiry.
+    /// Hashes of the ids remembered.
+    seen: HashSet<u64>,
+    /// (event time, id hash) of each remembered id's first sighting, in arrival order, for
+    /// expiry: one entry per member of `seen`.
     order: VecDeque<(i64, u64)>,
     /// Highest event time seen: the window ends here.
     watermark: i64,
@@ -32,7 +33,7 @@ impl Dedup {
             window_ms,
             cap: cap.max(1),
             hasher: RandomState::new(),
-            seen: HashMap::new(),
+            seen: HashSet::new(),
             order: VecDeque::new(),
             watermark: i64::MIN,
         }
@@ -43,10 +44,9 @@ impl Dedup {
         self.watermark = self.watermark.max(event_time_ms);
         self.expire();
         let h = self.hasher.hash_one(id);
-        if self.seen.contains_key(&h) {
+        if !self.seen.insert(h) {
             return true;
         }
-        self.seen.insert(h, event_time_ms);
         self.order.push_back((event_time_ms, h));
         while self.seen.len() > self.cap {
             self.pop_oldest();
@@ -62,9 +62,7 @@ impl Dedup {
     }
 
     fn pop_oldest(&mut self) {
-        if let Some((t, h)) = self.order.pop_front()
-            && self.seen.get(&h) == Some(&t)
-        {
+        if let Some((_, h)) = self.order.pop_front() {
             self.seen.remove(&h);
         }
     }
