@@ -111,16 +111,14 @@ pub fn run(args: &LoadgenArgs) -> anyhow::Result<()> {
             stop.store(true, Ordering::Release);
             n
         });
-        let every = if tty {
-            Duration::from_millis(500)
-        } else {
-            Duration::from_secs(5)
-        };
+        // A terminal line is redrawn in place every 200 ms; a log gets a line every 5 s.
+        let mut printed: Option<Instant> = None;
         while !stop.load(Ordering::Acquire) {
-            std::thread::sleep(every.min(Duration::from_millis(200)));
-            if start.elapsed().as_millis() % every.as_millis().max(1) > 200 && !tty {
+            std::thread::sleep(Duration::from_millis(200));
+            if !tty && printed.is_some_and(|t| t.elapsed() < Duration::from_secs(5)) {
                 continue;
             }
+            printed = Some(Instant::now());
             let (n, acked, failed) = (
                 sent.load(Ordering::Relaxed),
                 deliveries.acked.load(Ordering::Relaxed),
