@@ -3,41 +3,14 @@
 
 use std::time::Duration;
 
-use motstream_tests::service::ServiceProcess;
+use motstream_tests::service::{ServiceProcess, Topics};
 use motstream_tests::workload::{Truth, counts, merged, produce_all, total, workload};
-use motstream_tests::{consume, create_topic, message_count, now_ms, unique};
+use motstream_tests::{consume, message_count, now_ms, unique};
 
 const WAIT: Duration = Duration::from_secs(180);
 
-struct Topics {
-    events: String,
-    dlq: String,
-    group: String,
-}
-
-async fn topics(name: &str, partitions: i32) -> Topics {
-    let t = Topics {
-        events: unique(name),
-        dlq: unique(&format!("{name}-dlq")),
-        group: unique(&format!("{name}-group")),
-    };
-    create_topic(&t.events, partitions).await;
-    create_topic(&t.dlq, 1).await;
-    t
-}
-
 fn start(name: &str, t: &Topics) -> ServiceProcess {
-    ServiceProcess::start(
-        &unique(name),
-        &[
-            "--topics",
-            &t.events,
-            "--dlq-topic",
-            &t.dlq,
-            "--group-id",
-            &t.group,
-        ],
-    )
+    ServiceProcess::start_on(&unique(name), t)
 }
 
 /// Events the instance replayed to rebuild its partitions (from its health report).
@@ -64,7 +37,7 @@ fn assert_exact(got: &Truth, want: &Truth) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hundred_thousand_mixed_events_count_exactly_and_malformed_ones_are_dead_lettered_with_reasons()
  {
-    let t = topics("exact", 4).await;
+    let t = Topics::create("exact", 4).await;
     let (msgs, truth) = workload("exact", 100_000, 100, 1, now_ms(), Duration::from_secs(90));
     assert_eq!(truth.rejects.len(), 1_000);
     let svc = start("exact", &t);
@@ -124,7 +97,7 @@ async fn hundred_thousand_mixed_events_count_exactly_and_malformed_ones_are_dead
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_minus_nine_mid_stream_and_restart_loses_nothing_and_counts_nothing_twice() {
-    let t = topics("crash", 4).await;
+    let t = Topics::create("crash", 4).await;
     let now = now_ms();
     let (first, mut truth) = workload("crash1", 40_000, 200, 2, now, Duration::from_secs(60));
     let (second, truth2) = workload("crash2", 40_000, 200, 3, now, Duration::from_secs(60));
@@ -178,7 +151,7 @@ async fn kill_minus_nine_mid_stream_and_restart_loses_nothing_and_counts_nothing
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_split_partitions_merge_exactly_and_the_survivor_takes_over() {
-    let t = topics("pair", 4).await;
+    let t = Topics::create("pair", 4).await;
     let (msgs, truth) = workload("pair", 40_000, 100, 4, now_ms(), Duration::from_secs(60));
     let a = start("pair-a", &t);
     let b = start("pair-b", &t);

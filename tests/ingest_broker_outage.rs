@@ -5,9 +5,9 @@
 use std::process::Command;
 use std::time::Duration;
 
-use motstream_tests::service::ServiceProcess;
+use motstream_tests::service::{ServiceProcess, Topics};
 use motstream_tests::workload::{counts, produce_all, total, workload};
-use motstream_tests::{create_topic, now_ms, unique};
+use motstream_tests::{now_ms, unique};
 
 fn kafka(action: &str) {
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/kafka");
@@ -21,30 +21,14 @@ fn kafka(action: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_stopped_for_ten_seconds_loses_nothing_and_the_service_recovers_by_itself() {
-    let (events, dlq, group) = (
-        unique("outage"),
-        unique("outage-dlq"),
-        unique("outage-group"),
-    );
-    create_topic(&events, 4).await;
-    create_topic(&dlq, 1).await;
+    let t = Topics::create("outage", 4).await;
     let now = now_ms();
     let (before, mut truth) = workload("outage1", 20_000, 100, 5, now, Duration::from_secs(60));
     let (after, truth2) = workload("outage2", 20_000, 100, 6, now, Duration::from_secs(60));
     truth.add(&truth2);
 
-    let svc = ServiceProcess::start(
-        &unique("outage"),
-        &[
-            "--topics",
-            &events,
-            "--dlq-topic",
-            &dlq,
-            "--group-id",
-            &group,
-        ],
-    );
-    produce_all(&events, &before);
+    let svc = ServiceProcess::start_on(&unique("outage"), &t);
+    produce_all(&t.events, &before);
     svc.wait_status("1h", Duration::from_secs(120), |s| {
         total(s) >= truth.valid() - truth2.valid()
     });
@@ -62,7 +46,7 @@ async fn broker_stopped_for_ten_seconds_loses_nothing_and_the_service_recovers_b
         saw
     };
     kafka("resume");
-    produce_all(&events, &after);
+    produce_all(&t.events, &after);
 
     let status = svc.wait_status("1h", Duration::from_secs(180), |s| {
         total(s) >= truth.valid()

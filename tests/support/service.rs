@@ -35,6 +35,29 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// A test's own events and dead-letter topics, and consumer group.
+#[derive(Debug)]
+pub struct Topics {
+    pub events: String,
+    pub dlq: String,
+    pub group: String,
+}
+
+impl Topics {
+    /// Fresh names from `name`; creates the events topic with `partitions` and a one-partition
+    /// dead-letter topic.
+    pub async fn create(name: &str, partitions: i32) -> Self {
+        let t = Self {
+            events: super::unique(name),
+            dlq: super::unique(&format!("{name}-dlq")),
+            group: super::unique(&format!("{name}-group")),
+        };
+        super::create_topic(&t.events, partitions).await;
+        super::create_topic(&t.dlq, 1).await;
+        t
+    }
+}
+
 /// A running `motstream run`.
 #[derive(Debug)]
 pub struct ServiceProcess {
@@ -83,6 +106,22 @@ impl ServiceProcess {
         let s = Self { child, http, log };
         s.wait_http(Duration::from_secs(30));
         s
+    }
+
+    /// [`ServiceProcess::start`] consuming `t`'s events topic in its group, dead-lettering to
+    /// its dead-letter topic.
+    pub fn start_on(name: &str, t: &Topics) -> Self {
+        Self::start(
+            name,
+            &[
+                "--topics",
+                &t.events,
+                "--dlq-topic",
+                &t.dlq,
+                "--group-id",
+                &t.group,
+            ],
+        )
     }
 
     fn wait_http(&self, timeout: Duration) {
