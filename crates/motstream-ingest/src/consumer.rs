@@ -73,13 +73,15 @@ fn client_config(cfg: &IngestConfig) -> ClientConfig {
     c
 }
 
-/// Moves acknowledged dead-letter writes out of `inflight`; returns the failed ones.
+/// Moves acknowledged dead-letter writes out of `inflight`; a failed one holds its
+/// partition's commit point below it (see `PartState::commit_point`). Returns the failed ones.
 pub(crate) fn settle_acks(parts: &mut Parts, acks: Vec<Ack>) -> Vec<(PartitionKey, i64, String)> {
     let mut failed = Vec::new();
     for (key, offset, err) in acks {
         if let Some(st) = parts.get_mut(&key) {
             st.inflight.remove(&offset);
             if let Some(e) = err {
+                st.dead_letter_failed(offset);
                 failed.push((key, offset, e));
             }
         }
@@ -193,7 +195,10 @@ impl Loop<'_> {
             Ok(()) => {
                 st.inflight.insert(msg.offset());
             }
-            Err(e) => failed.push((key, msg.offset(), e.to_string())),
+            Err(e) => {
+                st.dead_letter_failed(msg.offset());
+                failed.push((key, msg.offset(), e.to_string()));
+            }
         }
     }
 
@@ -210,7 +215,7 @@ impl Loop<'_> {
             PAUSE_FIRST
         };
         st.paused_until = Some(Instant::now() + wait);
-        st.dlq_retry_from = Some(st.dlq_retry_from.map_or(offset, |o| o.min(offset)));
+        st.dead_letter_failed(offset);
         metrics::counter!(m::DLQ_FAILURES).increment(1);
         warn!(
             topic,
@@ -498,8 +503,8 @@ fn shut_down(consumer: &BaseConsumer<IngestContext>, lp: &Loop<'_>) {
     }
     let commit = {
         let mut parts = ctx.parts();
-        let mut failed = settle_acks(&mut parts, ctx.dlq.drain());
-        failed.clear();
+        // Failed writes hold the final commit below them; the next start writes them again.
+        settle_acks(&mut parts, ctx.dlq.drain());
         // A consumer with paused partitions can hang while closing: resume them first.
         let mut paused = TopicPartitionList::new();
         for (key, st) in parts.iter_mut() {

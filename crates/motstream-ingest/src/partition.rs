@@ -54,9 +54,17 @@ impl PartState {
 
     /// The offset it is safe to commit: everything below is applied and every reject below is
     /// in the dead-letter topic.
+    /// A failed write holds the commit below it until it is written again, whatever happens
+    /// first: the retry, a shutdown or a revocation.
     pub(crate) fn commit_point(&self) -> i64 {
         let lowest_unacked = self.inflight.first().copied().unwrap_or(i64::MAX);
-        self.next_apply.min(lowest_unacked)
+        let lowest_failed = self.dlq_retry_from.unwrap_or(i64::MAX);
+        self.next_apply.min(lowest_unacked).min(lowest_failed)
+    }
+
+    /// Records a dead-letter write that failed: it is sent again when the partition is re-read.
+    pub(crate) fn dead_letter_failed(&mut self, offset: i64) {
+        self.dlq_retry_from = Some(self.dlq_retry_from.map_or(offset, |o| o.min(offset)));
     }
 
     /// Whether the replay has reached the committed offset.
@@ -89,6 +97,20 @@ mod tests {
         assert_eq!(p.commit_point(), 42);
         p.inflight.remove(&42);
         assert_eq!(p.commit_point(), 77);
+    }
+
+    #[test]
+    fn commit_stops_below_a_failed_dead_letter_write_once_its_ack_is_settled() {
+        let mut p = PartState::new(0, 0, -1);
+        p.next_apply = 100;
+        p.inflight.insert(42);
+        // The broker answered: the write failed. It leaves `inflight`, but the commit must not
+        // move past it.
+        p.inflight.remove(&42);
+        p.dead_letter_failed(42);
+        assert_eq!(p.commit_point(), 42);
+        p.dead_letter_failed(60);
+        assert_eq!(p.commit_point(), 42, "the lowest failed write holds");
     }
 
     #[test]
