@@ -237,6 +237,7 @@ impl ConsumerContext for IngestContext {
         let result = match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 self.on_assign(c, tpl);
+                self.health.set_assigned();
                 if cooperative {
                     c.incremental_assign(tpl)
                 } else {

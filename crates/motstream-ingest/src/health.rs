@@ -40,6 +40,9 @@ pub struct HealthReport {
 #[derive(Debug, Default)]
 struct State {
     running: bool,
+    /// The group gave this instance its first assignment (possibly empty). Until then the
+    /// partitions it will own are unknown, so no absence of rebuilds means ready.
+    assigned: bool,
     stopped: Option<String>,
     broker_error: Option<(String, Instant)>,
     partitions: BTreeMap<PartitionKey, PartitionReport>,
@@ -82,6 +85,10 @@ impl Health {
         });
     }
 
+    pub(crate) fn set_assigned(&self) {
+        self.with(|s| s.assigned = true);
+    }
+
     pub(crate) fn broker_error(&self, e: String) {
         self.with(|s| s.broker_error = Some((e, Instant::now())));
     }
@@ -106,6 +113,8 @@ impl Health {
                 reasons.push(format!("ingest stopped: {why}"));
             } else if !s.running {
                 reasons.push("ingest is starting".to_owned());
+            } else if !s.assigned {
+                reasons.push("waiting for the consumer group to assign partitions".to_owned());
             }
             if let Some((e, at)) = &s.broker_error
                 && at.elapsed().as_secs() < BROKER_ERROR_HOLD_SECS
@@ -145,5 +154,21 @@ impl Health {
     /// Whether any partition is being rebuilt (its MOTs' windows are incomplete).
     pub fn rebuilding(&self) -> bool {
         self.with(|s| s.partitions.values().any(|p| p.state == "rebuilding"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_ready_until_the_group_has_assigned_partitions() {
+        let h = Health::default();
+        h.set_running(true);
+        let r = h.report();
+        assert!(r.live && !r.ready, "{r:?}");
+        assert!(r.reasons[0].contains("assign"), "{r:?}");
+        h.set_assigned();
+        assert!(h.report().ready);
     }
 }
