@@ -391,7 +391,7 @@ impl Aggregator {
     }
 
     /// Bytes one MOT takes in one partition once both its counter and detail rings exist
-    /// (65,160 bytes = 63.6 KiB with the default configuration).
+    /// (65,196 bytes = 63.7 KiB with the default configuration).
     pub fn mot_memory_bytes(&self) -> usize {
         full_mot_bytes(&self.shared.layout)
     }

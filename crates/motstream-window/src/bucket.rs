@@ -34,6 +34,33 @@ pub(crate) struct DetailSlot {
     channels: LabelSlots<2>,
 }
 
+/// The writer's memo of the detail slot it last claimed for one MOT in one detail tier: that
+/// slot's tag and the header values it holds. Per event, a detail tier then costs the one
+/// cache line of the latency bin instead of two (the slot's header too): with thousands of
+/// MOTs the detail rings do not fit in the core's cache, so every line is a miss.
+///
+/// Valid because the partition's one writer is the only one to claim or reset its slots,
+/// and every claim of a MOT detail slot goes through the memo of its tier (a claim of the
+/// same slot for a newer bucket replaces the memo; a claim of another slot of the tier
+/// replaces it too, so the memo never outlives its slot's bucket).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SlotMemo {
+    tag: u32,
+    groups: u32,
+    max_ms: u32,
+}
+
+impl Default for SlotMemo {
+    fn default() -> Self {
+        Self {
+            // No bucket's tag: tags are 31 bits.
+            tag: u32::MAX,
+            groups: 0,
+            max_ms: 0,
+        }
+    }
+}
+
 /// What a reader accumulates from detail buckets of one partition (label ids are the
 /// partition's). Latency goes straight into a [`LatencyHistogram`].
 #[derive(Debug, Default)]
@@ -58,9 +85,10 @@ impl DetailSlot {
         }
     }
 
-    /// Writer: see [`crate::ring::claim`].
+    /// Writer: see [`crate::ring::claim`]. Only through [`DetailSlot::claim_memo`], which
+    /// keeps the writer's memo true.
     #[inline]
-    pub fn claim(&self, want: u32) -> bool {
+    fn claim(&self, want: u32) -> bool {
         claim(&self.tag, want, || {
             // Relaxed: published by the release store of the tag in `claim`.
             let groups = self.groups.load(Ordering::Relaxed);
@@ -78,20 +106,42 @@ impl DetailSlot {
         })
     }
 
+    /// Writer: [`DetailSlot::claim`] through the writer's memo of this slot's tier, which
+    /// skips the slot's header while the memo says the slot already holds `want`.
     #[inline]
-    pub fn record_latency(&self, ms: u32) {
+    pub fn claim_memo(&self, want: u32, memo: &mut SlotMemo) -> bool {
+        if memo.tag == want {
+            return true;
+        }
+        if !self.claim(want) {
+            return false;
+        }
+        // Relaxed: the single writer reads its own stores.
+        *memo = SlotMemo {
+            tag: want,
+            groups: self.groups.load(Ordering::Relaxed),
+            max_ms: self.max_ms.load(Ordering::Relaxed),
+        };
+        true
+    }
+
+    /// Writer: counts one latency in the bucket claimed through `memo`.
+    #[inline]
+    pub fn record_latency(&self, ms: u32, memo: &mut SlotMemo) {
         let bin = latency_bin(ms);
         bump(&self.hist[bin], 1);
         // Relaxed: single writer. A reader may see the count before the group bit (it then
         // misses that one value, as if it had read a moment earlier) but never a stale bit
-        // over a reset bin: resets happen under the seqlock.
+        // over a reset bin: resets happen under the seqlock. Stores only, from the memo:
+        // loading them would miss the cache once per tier per event.
         let bit = 1 << group_of(bin);
-        let groups = self.groups.load(Ordering::Relaxed);
-        if groups & bit == 0 {
-            self.groups.store(groups | bit, Ordering::Relaxed);
+        if memo.groups & bit == 0 {
+            memo.groups |= bit;
+            self.groups.store(memo.groups, Ordering::Relaxed);
         }
         // Relaxed: single writer; a standalone value.
-        if ms > self.max_ms.load(Ordering::Relaxed) {
+        if ms > memo.max_ms {
+            memo.max_ms = ms;
             self.max_ms.store(ms, Ordering::Relaxed);
         }
     }

@@ -53,7 +53,7 @@ impl Default for StatusOptions {
 /// and rejected counts), at a coarser granularity because each detail bucket is ~1.6 KiB
 /// against 12 bytes for a counter bucket. Defaults: counters at 1 s for 10 min, 1 min for
 /// 6 h, 10 min for 3 days; details at 1 min for 5 min, 30 min for 6 h, 12 h for 3 days —
-/// 63.6 KiB per MOT and partition in all ([`crate::Aggregator::mot_memory_bytes`]).
+/// 63.7 KiB per MOT and partition in all ([`crate::Aggregator::mot_memory_bytes`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct WindowConfig {
     /// Counter tiers, finest first: resolutions and retentions both strictly increasing;

@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::aggregate::Counts;
-use crate::bucket::{DetailIds, DetailSlot, ExpSlot, MpsSlot};
+use crate::bucket::{DetailIds, DetailSlot, ExpSlot, MpsSlot, SlotMemo};
 use crate::config::{Layout, Tier};
 use crate::head::{ExpHead, MotHead};
 use crate::histogram::{CountHistogram, LatencyHistogram};
@@ -212,4 +212,5 @@ pub(crate) fn full_mot_bytes(l: &Layout) -> usize {
         + l.detail_slots * size_of::<DetailSlot>()
         + size_of::<OnceLock<Box<MotState>>>()
         + size_of::<MotHead>()
+        + l.detail.len() * size_of::<SlotMemo>()
 }

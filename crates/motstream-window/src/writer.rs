@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::MutexGuard;
 use std::sync::atomic::Ordering;
 
-use crate::bucket::{ABANDONED, COMPLETED, FAILURE, STARTED, SUCCESS};
+use crate::bucket::{ABANDONED, COMPLETED, FAILURE, STARTED, SUCCESS, SlotMemo};
 use crate::config::Layout;
 use crate::hash::hash_str;
 use crate::head::HeadWrite;
@@ -24,19 +24,30 @@ pub(crate) struct WriterState {
     pub(crate) watermark: i64,
     pub(crate) counter: Vec<Cursor>,
     pub(crate) detail: Vec<Cursor>,
+    /// Per MOT, per detail tier (`mot * tiers + tier`): see [`SlotMemo`].
+    pub(crate) memos: Vec<SlotMemo>,
     pub(crate) reasons: Interner,
     pub(crate) channels: Interner,
     pub(crate) unidentified: UnidentifiedIndex,
     pub(crate) journeys: JourneyTracker,
 }
 
+/// The memos of one MOT's detail slots, one per detail tier.
+#[inline]
+fn memos_of<'m>(memos: &'m mut [SlotMemo], l: &Layout, mot: MotIdx) -> &'m mut [SlotMemo] {
+    let n = l.detail.len();
+    let from = mot.0 as usize * n;
+    memos.get_mut(from..from + n).unwrap_or_default()
+}
+
 impl WriterState {
-    pub(crate) fn new(l: &Layout) -> Self {
+    pub(crate) fn new(l: &Layout, mots: usize) -> Self {
         let c = &l.config;
         Self {
             watermark: NO_WATERMARK,
             counter: vec![Cursor::default(); l.counter.len()],
             detail: vec![Cursor::default(); l.detail.len()],
+            memos: vec![SlotMemo::default(); mots * l.detail.len()],
             reasons: Interner::new(c.max_reasons_per_partition, c.max_label_bytes),
             channels: Interner::new(c.max_channels_per_partition, c.max_label_bytes),
             unidentified: UnidentifiedIndex::new(c.max_label_bytes),
@@ -62,7 +73,14 @@ impl fmt::Debug for PartitionWriter<'_> {
 
 impl WriterState {
     /// Counts a late or future-rejected event for its MOT, in the detail bucket of `at_ms`.
-    fn count_rejected(&mut self, l: &Layout, mot: &MotState, at_ms: i64, future: bool) {
+    fn count_rejected(
+        &mut self,
+        l: &Layout,
+        idx: MotIdx,
+        mot: &MotState,
+        at_ms: i64,
+        future: bool,
+    ) {
         inc(if future {
             &mot.future_total
         } else {
@@ -72,10 +90,11 @@ impl WriterState {
             return;
         }
         let d = mot.detail(l, at_ms);
-        for (tier, cur) in l.detail.iter().zip(self.detail.iter_mut()) {
+        let memos = memos_of(&mut self.memos, l, idx);
+        for ((tier, cur), memo) in l.detail.iter().zip(self.detail.iter_mut()).zip(memos) {
             let (slot, tag) = cur.locate(tier, at_ms);
             if let Some(b) = d.get(slot)
-                && b.claim(tag)
+                && b.claim_memo(tag, memo)
             {
                 if future { b.add_future() } else { b.add_late() }
             }
@@ -153,7 +172,7 @@ impl<'a> PartitionWriter<'a> {
         if future || late {
             let at = if wm != NO_WATERMARK { wm } else { now_ms };
             let mot = cell.get_or_init(|| Box::new(MotState::new(l, at)));
-            w.count_rejected(l, mot, at, future);
+            w.count_rejected(l, idx, mot, at, future);
             if let Some(lt) = live {
                 lt.rejected(idx.0 as usize, future);
             }
@@ -201,7 +220,7 @@ impl<'a> PartitionWriter<'a> {
             // Older than every tier holds (cannot happen with lateness ≤ retention, but an
             // event is never dropped silently).
             let mot = cell.get_or_init(|| Box::new(MotState::new(l, t)));
-            w.count_rejected(l, mot, if wm != NO_WATERMARK { wm } else { t }, false);
+            w.count_rejected(l, idx, mot, if wm != NO_WATERMARK { wm } else { t }, false);
             if let Some(lt) = live {
                 lt.rejected(idx.0 as usize, false);
             }
@@ -258,13 +277,14 @@ impl<'a> PartitionWriter<'a> {
             let d = cell
                 .get_or_init(|| Box::new(MotState::new(l, t)))
                 .detail(l, t);
-            for (tier, cur) in l.detail.iter().zip(w.detail.iter_mut()) {
+            let memos = memos_of(&mut w.memos, l, idx);
+            for ((tier, cur), memo) in l.detail.iter().zip(w.detail.iter_mut()).zip(memos) {
                 let (slot, tag) = cur.locate(tier, t);
                 if let Some(b) = d.get(slot)
-                    && b.claim(tag)
+                    && b.claim_memo(tag, memo)
                 {
                     if let Some(ms) = obs.duration_ms {
-                        b.record_latency(ms);
+                        b.record_latency(ms, memo);
                     }
                     if let Some(r) = rid {
                         b.record_reason(r);
