@@ -406,7 +406,12 @@ pub fn run(
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "10000")
         .set("heartbeat.interval.ms", "1000")
-        .set("statistics.interval.ms", "5000");
+        .set("statistics.interval.ms", "5000")
+        // When the prefetch queue is full (queued.max.messages.kbytes), librdkafka postpones
+        // the partition's next fetch by this long (default 1 s). Catching up on a backlog,
+        // ingest drains a full queue well within a second and then sat idle for the rest of
+        // it: the e2e catch-up ran at ~165,000 events/s with the machine 80% idle.
+        .set("fetch.queue.backoff.ms", "10");
     for (k, v) in &cfg.kafka {
         cc.set(k, v);
     }
