@@ -4,7 +4,8 @@
 //!
 //! cargo bench -p motstream-benches --bench e2e -- --brokers 127.0.0.1:PORT \
 //!     [--rates 50000,100000,200000,300000,400000] [--step-secs 20] [--partitions 4] \
-//!     [--format proto|json] [--json target/e2e.json] [--catch-up 2000000] [--no-exporter]
+//!     [--format proto|json] [--json target/e2e.json] [--catch-up 2000000] [--no-exporter] \
+//!     [--kafka PROPERTY=VALUE ...]
 //!
 //! The Prometheus exporter is on as in the service (live counters kept per event, the
 //! recorder installed, `/metrics` rendered by a scraper thread once a second); `--no-exporter`
@@ -19,8 +20,9 @@
 //! they do not share the two cores with a producer.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -38,6 +40,10 @@ use serde::Serialize;
 
 /// Whether the exporter is on (see the top of the file).
 static EXPORTER: AtomicBool = AtomicBool::new(true);
+
+/// librdkafka properties for ingest's consumer (`--kafka`, repeatable), as the service's
+/// `--kafka-property` passes them.
+static KAFKA: OnceLock<BTreeMap<String, String>> = OnceLock::new();
 
 fn service_config(brokers: &str) -> ServiceConfig {
     ServiceConfig {
@@ -142,7 +148,7 @@ fn start_ingest(
         group_id: format!("{tag}-group"),
         topics: vec![format!("{tag}-events")],
         dlq_topic: format!("{tag}-dlq"),
-        kafka: Default::default(),
+        kafka: KAFKA.get().cloned().unwrap_or_default(),
         lookback: Duration::from_secs(3600),
         limits: Limits::default(),
         batch_max: 5_000,
@@ -166,6 +172,9 @@ fn producer(brokers: &str, linger_ms: &str) -> ThreadedProducer<DefaultProducerC
         .set("batch.num.messages", "10000")
         .set("queue.buffering.max.messages", "1000000")
         .set("compression.type", "lz4")
+        // A delivery report per message costs the load generator a few percent of the two
+        // cores it shares with the broker and ingest; failures are still reported.
+        .set("delivery.report.only.error", "true")
         .create()
         .expect("producer")
 }
@@ -435,6 +444,16 @@ fn main() {
     };
     let json_out = arg(&args, "--json").unwrap_or_else(|| "target/e2e.json".into());
     let exporter = !args.iter().any(|a| a == "--no-exporter");
+    let kafka: BTreeMap<String, String> = args
+        .windows(2)
+        .filter(|w| w[0] == "--kafka")
+        .filter_map(|w| w[1].split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    if !kafka.is_empty() {
+        eprintln!("ingest consumer properties: {kafka:?}");
+    }
+    let _ = KAFKA.set(kafka);
     EXPORTER.store(exporter, Ordering::Relaxed);
     let catalog = Arc::new(motstream_benches::airline_catalog());
     let machine = std::fs::read_to_string("/proc/cpuinfo")
