@@ -519,6 +519,10 @@ fn main() {
         }
     }
     let report = serde_json::json!({ "exporter": exporter, "broker": brokers, "partitions": partitions, "format": format!("{encoding:?}"), "step_secs": secs, "cores": cores, "cpu": machine, "catch_up": catch_up_report, "steps": steps });
+    // cargo runs benches in the package's directory, where `target/` need not exist.
+    if let Some(dir) = std::path::Path::new(&json_out).parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
     match std::fs::write(&json_out, format!("{report:#}\n")) {
         Ok(()) => println!("wrote {json_out}"),
         Err(e) => eprintln!("writing {json_out}: {e}"),
