@@ -5,7 +5,7 @@
 //! cargo bench -p motstream-benches --bench e2e -- --brokers 127.0.0.1:PORT \
 //!     [--rates 50000,100000,200000,300000,400000] [--step-secs 20] [--partitions 4] \
 //!     [--format proto|json] [--json target/e2e.json] [--catch-up 2000000] [--no-exporter] \
-//!     [--kafka PROPERTY=VALUE ...]
+//!     [--kafka PROPERTY=VALUE ...] [--compression lz4|none|zstd|...]
 //!
 //! The Prometheus exporter is on as in the service (live counters kept per event, the
 //! recorder installed, `/metrics` rendered by a scraper thread once a second); `--no-exporter`
@@ -44,6 +44,9 @@ static EXPORTER: AtomicBool = AtomicBool::new(true);
 /// librdkafka properties for ingest's consumer (`--kafka`, repeatable), as the service's
 /// `--kafka-property` passes them.
 static KAFKA: OnceLock<BTreeMap<String, String>> = OnceLock::new();
+
+/// The load generator's compression codec (`--compression`, default lz4).
+static COMPRESSION: OnceLock<String> = OnceLock::new();
 
 fn service_config(brokers: &str) -> ServiceConfig {
     ServiceConfig {
@@ -164,14 +167,18 @@ fn start_ingest(
     std::thread::spawn(move || motstream_ingest::run(&ic, catalog, sink, health, stop))
 }
 
-/// The benchmark's producer: large lz4 batches, lingering `linger_ms`.
+/// The benchmark's producer: large batches (lz4 unless `--compression` says otherwise),
+/// lingering `linger_ms`.
 fn producer(brokers: &str, linger_ms: &str) -> ThreadedProducer<DefaultProducerContext> {
     ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("linger.ms", linger_ms)
         .set("batch.num.messages", "10000")
         .set("queue.buffering.max.messages", "1000000")
-        .set("compression.type", "lz4")
+        .set(
+            "compression.type",
+            COMPRESSION.get().map_or("lz4", String::as_str),
+        )
         // A delivery report per message costs the load generator a few percent of the two
         // cores it shares with the broker and ingest; failures are still reported.
         .set("delivery.report.only.error", "true")
@@ -454,6 +461,7 @@ fn main() {
         eprintln!("ingest consumer properties: {kafka:?}");
     }
     let _ = KAFKA.set(kafka);
+    let _ = COMPRESSION.set(arg(&args, "--compression").unwrap_or_else(|| "lz4".into()));
     EXPORTER.store(exporter, Ordering::Relaxed);
     let catalog = Arc::new(motstream_benches::airline_catalog());
     let machine = std::fs::read_to_string("/proc/cpuinfo")
