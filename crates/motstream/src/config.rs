@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use crate::cli::ConfigCmd;
 
-fn duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s)
         .map_err(|e| format!("{s:?} is not a duration such as 90s or 5m: {e}"))
 }
@@ -179,13 +179,19 @@ pub struct ServiceConfig {
     pub sources: BTreeMap<&'static str, Source>,
 }
 
-struct Resolver<'m> {
+pub(crate) struct Resolver<'m> {
     matches: &'m ArgMatches,
     sources: BTreeMap<&'static str, Source>,
 }
 
 impl Resolver<'_> {
-    fn pick<T>(&mut self, key: &'static str, arg: Option<T>, file: Option<T>, default: T) -> T {
+    pub(crate) fn pick<T>(
+        &mut self,
+        key: &'static str,
+        arg: Option<T>,
+        file: Option<T>,
+        default: T,
+    ) -> T {
         let (v, s) = match (arg, file) {
             (Some(v), _) => match self.matches.value_source(key) {
                 Some(ValueSource::EnvVariable) => (v, Source::Env),
@@ -199,7 +205,11 @@ impl Resolver<'_> {
     }
 }
 
-fn file_duration(path: &Path, key: &str, v: Option<String>) -> anyhow::Result<Option<Duration>> {
+pub(crate) fn file_duration(
+    path: &Path,
+    key: &str,
+    v: Option<String>,
+) -> anyhow::Result<Option<Duration>> {
     v.map(|s| duration(&s).map_err(|e| anyhow::anyhow!("{}: {key}: {e}", path.display())))
         .transpose()
 }
@@ -286,8 +296,12 @@ impl ServiceConfig {
             Source::Flag
         };
         kafka.extend(args.kafka_properties.iter().cloned());
-        let (alerts, alert_sources) =
-            crate::alerting::config::AlertSettings::resolve(&args.alerts, file.alerts, matches)?;
+        let alerts = crate::alerting::config::AlertSettings::resolve(
+            &args.alerts,
+            file.alerts,
+            &path,
+            &mut r,
+        )?;
         let d = Self::defaults();
         let mut cfg = Self {
             brokers,
@@ -362,7 +376,6 @@ impl ServiceConfig {
             sources: BTreeMap::new(),
         };
         r.sources.insert("kafka_properties", kafka_source);
-        r.sources.extend(alert_sources);
         cfg.sources = r.sources;
         if cfg.topics.iter().any(|t| t.trim().is_empty()) || cfg.topics.is_empty() {
             anyhow::bail!("topics: must name at least one topic, none empty");

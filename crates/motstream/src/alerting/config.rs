@@ -3,17 +3,12 @@
 
 use std::time::Duration;
 
-use clap::ArgMatches;
+use std::path::Path;
+
 use clap::Args;
-use clap::parser::ValueSource;
 use serde::Deserialize;
 
-use crate::config::Source;
-
-fn duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s)
-        .map_err(|e| format!("{s:?} is not a duration such as 1s or 500ms: {e}"))
-}
+use crate::config::{Resolver, Source, duration, file_duration};
 
 /// Alert flags, flattened into the service's. No argument group of its own: a group would
 /// count as a top-level argument and conflict with every subcommand.
@@ -116,104 +111,63 @@ fn check_url(key: &str, u: &str) -> anyhow::Result<()> {
 }
 
 impl AlertSettings {
-    /// Resolves flags/env over the file's `[alerts]` table over the defaults; returns each
-    /// key's source too.
-    pub fn resolve(
+    /// Resolves flags/env over the file's `[alerts]` table (read from `path`) over the
+    /// defaults, recording each key's source in `r`.
+    pub(crate) fn resolve(
         args: &AlertArgs,
         file: AlertFile,
-        matches: &ArgMatches,
-    ) -> anyhow::Result<(Self, Vec<(&'static str, Source)>)> {
-        let mut sources = Vec::new();
-        let mut pick = |key: &'static str, flag: bool, file: bool| {
-            let s = if flag {
-                match matches.value_source(key) {
-                    Some(ValueSource::EnvVariable) => Source::Env,
-                    _ => Source::Flag,
-                }
-            } else if file {
-                Source::File
-            } else {
-                Source::Default
-            };
-            sources.push((key, s));
-        };
-        let fdur = |key: &str, v: Option<String>| {
-            v.map(|s| duration(&s).map_err(|e| anyhow::anyhow!("[alerts] {key}: {e}")))
-                .transpose()
-        };
+        path: &Path,
+        r: &mut Resolver<'_>,
+    ) -> anyhow::Result<Self> {
         let d = Self::default();
-        pick(
-            "alertmanager_urls",
-            args.alertmanager_urls.is_some(),
-            file.alertmanager_urls.is_some(),
-        );
-        pick(
-            "alert_webhook_url",
-            args.alert_webhook_url.is_some(),
-            file.alert_webhook_url.is_some(),
-        );
-        pick(
-            "alert_webhook_secret",
-            args.alert_webhook_secret.is_some(),
-            file.alert_webhook_secret.is_some(),
-        );
-        pick(
-            "alerts_topic",
-            args.alerts_topic.is_some(),
-            file.alerts_topic.is_some(),
-        );
-        pick(
-            "alert_tick",
-            args.alert_tick.is_some(),
-            file.alert_tick.is_some(),
-        );
-        pick(
-            "alert_resend",
-            args.alert_resend.is_some(),
-            file.alert_resend.is_some(),
-        );
-        pick(
-            "alert_resolve_hold",
-            args.alert_resolve_hold.is_some(),
-            file.alert_resolve_hold.is_some(),
-        );
+        let tick = file_duration(path, "[alerts] alert_tick", file.alert_tick)?;
+        let resend = file_duration(path, "[alerts] alert_resend", file.alert_resend)?;
+        let hold = file_duration(path, "[alerts] alert_resolve_hold", file.alert_resolve_hold)?;
         let s = Self {
-            alertmanager_urls: args
-                .alertmanager_urls
-                .clone()
-                .or(file.alertmanager_urls)
-                .unwrap_or_default()
+            alertmanager_urls: r
+                .pick(
+                    "alertmanager_urls",
+                    args.alertmanager_urls.clone(),
+                    file.alertmanager_urls,
+                    d.alertmanager_urls,
+                )
                 .into_iter()
                 .map(|u| u.trim().trim_end_matches('/').to_owned())
                 .filter(|u| !u.is_empty())
                 .collect(),
-            webhook_url: args
-                .alert_webhook_url
-                .clone()
-                .or(file.alert_webhook_url)
+            webhook_url: r
+                .pick(
+                    "alert_webhook_url",
+                    args.alert_webhook_url.clone().map(Some),
+                    file.alert_webhook_url.map(Some),
+                    d.webhook_url,
+                )
                 .filter(|u| !u.trim().is_empty()),
-            webhook_secret: args
-                .alert_webhook_secret
-                .clone()
-                .or(file.alert_webhook_secret)
+            webhook_secret: r
+                .pick(
+                    "alert_webhook_secret",
+                    args.alert_webhook_secret.clone().map(Some),
+                    file.alert_webhook_secret.map(Some),
+                    d.webhook_secret,
+                )
                 .filter(|s| !s.is_empty()),
-            topic: match args.alerts_topic.clone().or(file.alerts_topic) {
-                Some(t) if t.trim().is_empty() => None,
-                Some(t) => Some(t),
-                None => d.topic,
-            },
-            tick: args
-                .alert_tick
-                .or(fdur("alert_tick", file.alert_tick)?)
-                .unwrap_or(d.tick),
-            resend: args
-                .alert_resend
-                .or(fdur("alert_resend", file.alert_resend)?)
-                .unwrap_or(d.resend),
-            resolve_hold: args
-                .alert_resolve_hold
-                .or(fdur("alert_resolve_hold", file.alert_resolve_hold)?)
-                .unwrap_or(d.resolve_hold),
+            // An empty topic turns the topic off.
+            topic: r
+                .pick(
+                    "alerts_topic",
+                    args.alerts_topic.clone().map(Some),
+                    file.alerts_topic.map(Some),
+                    d.topic,
+                )
+                .filter(|t| !t.trim().is_empty()),
+            tick: r.pick("alert_tick", args.alert_tick, tick, d.tick),
+            resend: r.pick("alert_resend", args.alert_resend, resend, d.resend),
+            resolve_hold: r.pick(
+                "alert_resolve_hold",
+                args.alert_resolve_hold,
+                hold,
+                d.resolve_hold,
+            ),
         };
         for u in &s.alertmanager_urls {
             check_url("alertmanager_urls", u)?;
@@ -227,7 +181,7 @@ impl AlertSettings {
         if s.resend < Duration::from_secs(1) {
             anyhow::bail!("alert_resend: {:?} is under 1s", s.resend);
         }
-        Ok((s, sources))
+        Ok(s)
     }
 
     /// `key = value` lines for `config show`, the secret masked.
