@@ -10,7 +10,6 @@ use motstream_core::codec::CONTENT_TYPE_HEADER;
 use motstream_core::{
     Catalog, Classification, Decoder, EventError, InteractionEvent, Limits, classify,
 };
-use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Headers, Message};
@@ -21,6 +20,7 @@ use tracing::{info, warn};
 use crate::context::{IngestContext, Parts, now_ms};
 use crate::dlq::{Ack, Dlq};
 use crate::health::Health;
+use crate::kafka_config;
 use crate::metrics as m;
 use crate::partition::PartState;
 use crate::sink::{PartitionKey, Sink};
@@ -63,15 +63,6 @@ pub enum IngestError {
 /// How long a partition stays paused after a failed dead-letter write, at first and at most.
 const PAUSE_FIRST: Duration = Duration::from_secs(2);
 const PAUSE_MAX: Duration = Duration::from_secs(30);
-
-fn client_config(cfg: &IngestConfig) -> ClientConfig {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", &cfg.brokers);
-    for (k, v) in &cfg.kafka {
-        c.set(k, v);
-    }
-    c
-}
 
 /// Moves acknowledged dead-letter writes out of `inflight`; a failed one holds its
 /// partition's commit point below it (see `PartState::commit_point`). Returns the failed ones.
@@ -376,11 +367,13 @@ pub fn run(
     shutdown: Arc<AtomicBool>,
 ) -> Result<(), IngestError> {
     m::describe();
-    let dlq = Dlq::new(client_config(cfg), cfg.dlq_topic.clone()).map_err(|source| {
-        IngestError::Client {
-            what: "dead-letter producer",
-            source,
-        }
+    let dlq = Dlq::new(
+        kafka_config(&cfg.brokers, &[], &cfg.kafka),
+        cfg.dlq_topic.clone(),
+    )
+    .map_err(|source| IngestError::Client {
+        what: "dead-letter producer",
+        source,
     })?;
     let ctx = IngestContext {
         topics: cfg.topics.clone(),
@@ -397,24 +390,26 @@ pub fn run(
             )
         }),
     };
-    let mut cc = ClientConfig::new();
-    cc.set("bootstrap.servers", &cfg.brokers)
-        .set("group.id", &cfg.group_id)
-        // Offsets are committed by hand, after the events they cover are applied.
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("session.timeout.ms", "10000")
-        .set("heartbeat.interval.ms", "1000")
-        .set("statistics.interval.ms", "5000")
-        // When the prefetch queue is full (queued.max.messages.kbytes), librdkafka postpones
-        // the partition's next fetch by this long (default 1 s). Catching up on a backlog,
-        // ingest drains a full queue well within a second and then sat idle for the rest of
-        // it: the e2e catch-up ran at ~165,000 events/s with the machine 80% idle.
-        .set("fetch.queue.backoff.ms", "10");
-    for (k, v) in &cfg.kafka {
-        cc.set(k, v);
-    }
+    let cc = kafka_config(
+        &cfg.brokers,
+        &[
+            ("group.id", &cfg.group_id),
+            // Offsets are committed by hand, after the events they cover are applied.
+            ("enable.auto.commit", "false"),
+            ("enable.auto.offset.store", "false"),
+            ("auto.offset.reset", "earliest"),
+            ("session.timeout.ms", "10000"),
+            ("heartbeat.interval.ms", "1000"),
+            ("statistics.interval.ms", "5000"),
+            // When the prefetch queue is full (queued.max.messages.kbytes), librdkafka
+            // postpones the partition's next fetch by this long (default 1 s). Catching up on
+            // a backlog, ingest drains a full queue well within a second and then sat idle for
+            // the rest of it: the e2e catch-up ran at ~165,000 events/s with the machine 80%
+            // idle.
+            ("fetch.queue.backoff.ms", "10"),
+        ],
+        &cfg.kafka,
+    );
     let consumer: BaseConsumer<IngestContext> =
         cc.create_with_context(ctx)
             .map_err(|source| IngestError::Client {

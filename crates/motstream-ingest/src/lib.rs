@@ -26,6 +26,24 @@ pub use health::{Health, HealthReport, PartitionReport};
 pub use metrics::register as register_metrics;
 pub use sink::{PartitionKey, Sink};
 
+/// A librdkafka configuration for `brokers`: motstream's own settings for this client first,
+/// then the user's `extra` properties, which override them.
+pub fn kafka_config(
+    brokers: &str,
+    own: &[(&str, &str)],
+    extra: &std::collections::BTreeMap<String, String>,
+) -> rdkafka::ClientConfig {
+    let mut c = rdkafka::ClientConfig::new();
+    c.set("bootstrap.servers", brokers);
+    for (k, v) in own {
+        c.set(*k, *v);
+    }
+    for (k, v) in extra {
+        c.set(k, v);
+    }
+    c
+}
+
 /// Headers added to every dead-letter message, beside the original ones.
 pub mod dlq_headers {
     /// The human reason, naming the field (`event.mot_id: missing`).

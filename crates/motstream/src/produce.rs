@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use motstream_core::Encoding;
 use motstream_core::codec::{CONTENT_TYPE_HEADER, encode};
 use motstream_sim::{SimEvent, Simulator};
-use rdkafka::ClientConfig;
 use rdkafka::client::ClientContext;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
@@ -51,16 +50,17 @@ pub fn producer(
     brokers: &str,
     extra: &std::collections::BTreeMap<String, String>,
 ) -> Result<ThreadedProducer<Counting>, KafkaError> {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", brokers)
-        .set("linger.ms", "5")
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("queue.buffering.max.messages", "1000000");
-    for (k, v) in extra {
-        c.set(k, v);
-    }
-    c.create_with_context(Counting::default())
+    motstream_ingest::kafka_config(
+        brokers,
+        &[
+            ("linger.ms", "5"),
+            ("enable.idempotence", "true"),
+            ("acks", "all"),
+            ("queue.buffering.max.messages", "1000000"),
+        ],
+        extra,
+    )
+    .create_with_context(Counting::default())
 }
 
 /// Where the loop stops.

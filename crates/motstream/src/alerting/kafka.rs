@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rdkafka::ClientConfig;
 use rdkafka::Message;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -19,17 +18,18 @@ use super::Outgoing;
 /// A producer for the alerts topic: idempotent, so librdkafka's retries never duplicate or
 /// reorder a transition.
 pub fn producer(brokers: &str, extra: &BTreeMap<String, String>) -> anyhow::Result<FutureProducer> {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", brokers)
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("linger.ms", "0")
-        .set("message.timeout.ms", "30000");
-    for (k, v) in extra {
-        c.set(k, v);
-    }
-    c.create()
-        .map_err(|e| anyhow::anyhow!("creating the alerts-topic producer: {e}"))
+    motstream_ingest::kafka_config(
+        brokers,
+        &[
+            ("enable.idempotence", "true"),
+            ("acks", "all"),
+            ("linger.ms", "0"),
+            ("message.timeout.ms", "30000"),
+        ],
+        extra,
+    )
+    .create()
+    .map_err(|e| anyhow::anyhow!("creating the alerts-topic producer: {e}"))
 }
 
 /// Produces every queued transition until the queue closes, in order.
@@ -68,17 +68,17 @@ pub fn replay(
     cap: usize,
     timeout: Duration,
 ) -> anyhow::Result<Vec<Outgoing>> {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", brokers)
-        .set("group.id", "motstream-alert-replay")
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "false");
-    for (k, v) in extra {
-        c.set(k, v);
-    }
-    let consumer: BaseConsumer = c
-        .create()
-        .map_err(|e| anyhow::anyhow!("creating the alerts-topic reader: {e}"))?;
+    let consumer: BaseConsumer = motstream_ingest::kafka_config(
+        brokers,
+        &[
+            ("group.id", "motstream-alert-replay"),
+            ("enable.auto.commit", "false"),
+            ("enable.partition.eof", "false"),
+        ],
+        extra,
+    )
+    .create()
+    .map_err(|e| anyhow::anyhow!("creating the alerts-topic reader: {e}"))?;
     let md = consumer
         .fetch_metadata(Some(topic), timeout)
         .map_err(|e| anyhow::anyhow!("alerts topic {topic}: metadata: {e}"))?;
