@@ -12,8 +12,7 @@ use std::time::{Duration, Instant};
 
 use motstream_proto::v1 as pb;
 use motstream_proto::v1::mot_query_client::MotQueryClient;
-use motstream_tests::prometheus::http_text;
-use motstream_tests::service::{binary, free_port, http_get};
+use motstream_tests::service::{binary, free_port, http_get, http_text};
 
 #[test]
 fn no_argument_default_shows_every_mot_an_sco_rate_and_the_scripted_incident() {

@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use motstream_tests::prometheus::{Prometheus, exposed_names, http_text, value};
+use motstream_tests::prometheus::{Prometheus, exposed_names, value};
 use motstream_tests::service::ServiceProcess;
+use motstream_tests::service::http_text;
 use motstream_tests::workload::{Truth, airline, produce_all, total, workload};
 use motstream_tests::{create_topic, now_ms, unique};
 use serde_json::Value;

@@ -99,19 +99,13 @@ pub fn send(p: &ThreadedProducer<DefaultProducerContext>, topic: &str, e: &Inter
         key: CONTENT_TYPE_HEADER,
         value: Some("application/x-protobuf"),
     });
-    let mut r = BaseRecord::<str, [u8]>::to(topic)
-        .key(key.as_str())
-        .payload(payload.as_slice())
-        .headers(headers);
-    loop {
-        match p.send(r) {
-            Ok(()) => break,
-            Err((_, back)) => {
-                r = back;
-                std::thread::sleep(Duration::from_millis(2));
-            }
-        }
-    }
+    crate::send_record(
+        p,
+        BaseRecord::<str, [u8]>::to(topic)
+            .key(key.as_str())
+            .payload(payload.as_slice())
+            .headers(headers),
+    );
 }
 
 pub fn threaded_producer() -> ThreadedProducer<DefaultProducerContext> {

@@ -14,8 +14,24 @@ use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Headers, Message};
-use rdkafka::producer::FutureProducer;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, FutureProducer, ThreadedProducer};
+
+/// Hands a record to the producer, waiting while its local queue is full (librdkafka's
+/// thread drains it). Any other error fails the test: retrying it would spin forever.
+pub fn send_record(p: &ThreadedProducer<DefaultProducerContext>, mut r: BaseRecord<'_, str, [u8]>) {
+    loop {
+        match p.send(r) {
+            Ok(()) => return,
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                r = back;
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Err((e, back)) => panic!("producing to {}: {e}", back.topic),
+        }
+    }
+}
 
 /// The broker's bootstrap address. Panics with the fix when the tests run without one: these
 /// tests are meant to fail loudly, never to pass without a broker.

@@ -238,8 +238,16 @@ impl Drop for ServiceProcess {
     }
 }
 
-/// A minimal HTTP/1.1 GET, enough for the service's JSON endpoints.
+/// A minimal HTTP/1.1 GET; (status code, JSON body).
 pub fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, Value), String> {
+    let (code, body) = http_text(addr, path)?;
+    let v = serde_json::from_str(&body).map_err(|e| format!("{e}: {body}"))?;
+    Ok((code, v))
+}
+
+/// A minimal HTTP/1.1 GET, enough for the service's and Prometheus' endpoints; (status code,
+/// body as text, de-chunked).
+pub fn http_text(addr: SocketAddr, path: &str) -> Result<(u16, String), String> {
     let mut s =
         TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| e.to_string())?;
     s.set_read_timeout(Some(Duration::from_secs(30)))
@@ -266,8 +274,7 @@ pub fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, Value), String> {
     } else {
         body.to_owned()
     };
-    let v = serde_json::from_str(&body).map_err(|e| format!("{e}: {body}"))?;
-    Ok((code, v))
+    Ok((code, body))
 }
 
 fn dechunk(mut body: &str) -> String {

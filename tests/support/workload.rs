@@ -258,16 +258,7 @@ pub fn produce_all(topic: &str, msgs: &[Msg]) {
                 value: Some(ct),
             }));
         }
-        let mut r = r;
-        loop {
-            match p.send(r) {
-                Ok(()) => break,
-                Err((_, back)) => {
-                    r = back;
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-            }
-        }
+        super::send_record(&p, r);
     }
     p.flush(Duration::from_secs(120))
         .expect("every message acknowledged");
