@@ -67,20 +67,13 @@ fn aggregator(c: &Catalog) -> Aggregator {
         let p = &parts[k % 2];
         let mut w = p.writer();
         for m in 0..MOTS as u32 {
-            let obs = Observation {
-                mot: MotKey::Known(MotIdx(m)),
-                event_time_ms: t,
-                // 1% of MOTs fail half the time: some rules fire; the rest fail 1 in 100.
-                success: if m % 100 == 0 {
-                    k % 2 == 0
-                } else {
-                    k % 100 != 0
-                },
-                duration_ms: None,
-                failure_reason: None,
-                channel: None,
-                journey_id: None,
+            // 1% of MOTs fail half the time: some rules fire; the rest fail 1 in 100.
+            let success = if m % 100 == 0 {
+                k % 2 == 0
+            } else {
+                k % 100 != 0
             };
+            let obs = Observation::new(MotKey::Known(MotIdx(m)), t, success);
             w.apply(&obs, t);
         }
     }

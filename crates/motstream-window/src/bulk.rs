@@ -338,15 +338,7 @@ mod tests {
     use crate::{Aggregator, MotIdx, MotKey, Observation, PartitionId, WindowConfig};
 
     fn obs(mot: u32, t: i64, success: bool) -> Observation<'static> {
-        Observation {
-            mot: MotKey::Known(MotIdx(mot)),
-            event_time_ms: t,
-            success,
-            duration_ms: None,
-            failure_reason: None,
-            channel: None,
-            journey_id: None,
-        }
+        Observation::new(MotKey::Known(MotIdx(mot)), t, success)
     }
 
     #[test]

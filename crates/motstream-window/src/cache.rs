@@ -106,15 +106,11 @@ mod tests {
                     1 => lateness - 1 - next() % 60_000,
                     _ => 0,
                 } as i64;
-                let obs = Observation {
-                    mot: MotKey::Known(MotIdx((next() % 2) as u32)),
-                    event_time_ms: t - late,
-                    success: next() % 5 != 0,
-                    duration_ms: None,
-                    failure_reason: None,
-                    channel: None,
-                    journey_id: None,
-                };
+                let obs = Observation::new(
+                    MotKey::Known(MotIdx((next() % 2) as u32)),
+                    t - late,
+                    next() % 5 != 0,
+                );
                 part.writer().apply(&obs, t);
             }
             let cached = agg

@@ -257,13 +257,8 @@ mod tests {
             .with_live_totals();
         let now = 1_700_000_000_000;
         let obs = |success| Observation {
-            mot: MotKey::Known(MotIdx(0)),
-            event_time_ms: now - 1_000,
-            success,
             duration_ms: Some(200),
-            failure_reason: None,
-            channel: None,
-            journey_id: None,
+            ..Observation::new(MotKey::Known(MotIdx(0)), now - 1_000, success)
         };
         let id = PartitionId(0);
         {

@@ -31,6 +31,22 @@ pub struct Observation<'a> {
     pub journey_id: Option<&'a str>,
 }
 
+impl<'a> Observation<'a> {
+    /// An interaction with nothing but its MOT, time and outcome (no latency, reason,
+    /// channel or journey); set the others with struct update syntax.
+    pub fn new(mot: MotKey<'a>, event_time_ms: i64, success: bool) -> Self {
+        Self {
+            mot,
+            event_time_ms,
+            success,
+            duration_ms: None,
+            failure_reason: None,
+            channel: None,
+            journey_id: None,
+        }
+    }
+}
+
 /// What [`crate::PartitionWriter::apply`] did with an observation. Every outcome is counted
 /// somewhere; nothing is dropped silently.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -27,15 +27,7 @@ fn aggregator(config: WindowConfig) -> Aggregator {
 }
 
 fn obs(mot: u32, t: i64, success: bool) -> Observation<'static> {
-    Observation {
-        mot: MotKey::Known(MotIdx(mot)),
-        event_time_ms: t,
-        success,
-        duration_ms: None,
-        failure_reason: None,
-        channel: None,
-        journey_id: None,
-    }
+    Observation::new(MotKey::Known(MotIdx(mot)), t, success)
 }
 
 fn journey(mot: u32, t: i64, success: bool, id: &'static str) -> Observation<'static> {

@@ -80,13 +80,8 @@ fn status_latency_percentiles_are_within_two_percent_over_partitions() {
         values.push(v);
         let p = agg.partition(PartitionId(i % 4));
         let obs = Observation {
-            mot: MotKey::Known(MotIdx(0)),
-            event_time_ms: now - (x % 50_000) as i64,
-            success: true,
             duration_ms: Some(v),
-            failure_reason: None,
-            channel: None,
-            journey_id: None,
+            ..Observation::new(MotKey::Known(MotIdx(0)), now - (x % 50_000) as i64, true)
         };
         assert_eq!(p.writer().apply(&obs, now), Applied::Applied);
     }
