@@ -109,6 +109,9 @@ impl Sink for Measured {
     fn revoked(&self, p: PartitionKey) {
         self.inner.revoked(p);
     }
+    fn tick(&self, now: i64) {
+        self.inner.tick(now);
+    }
     fn apply(&self, p: PartitionKey, e: &InteractionEvent<'_>, c: Classification, now: i64) {
         self.inner.apply(p, e, c, now);
         let lag = (now_ms() - e.event_time_ms).max(0) as u64;

@@ -473,6 +473,7 @@ pub fn run(
             if last_tick.elapsed() >= Duration::from_secs(1) {
                 let progress = last_progress.elapsed() >= Duration::from_secs(2);
                 lp.tick(&mut parts, &mut sent, progress);
+                ctx.sink.tick(now);
                 if progress {
                     last_progress = Instant::now();
                 }

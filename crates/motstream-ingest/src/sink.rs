@@ -26,4 +26,7 @@ pub trait Sink: Send + Sync + 'static {
         class: Classification,
         now_ms: i64,
     );
+    /// Called about once a second from the ingest loop, with or without events, for
+    /// periodic upkeep (e.g. closing timed-out journeys). `now_ms` is the ingest clock.
+    fn tick(&self, _now_ms: i64) {}
 }

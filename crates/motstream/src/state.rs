@@ -2,7 +2,7 @@
 //! window crate's topology and each classified event to an observation; nothing else.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -16,9 +16,6 @@ use serde_json::{Value, json};
 
 use crate::config::ServiceConfig;
 
-/// How often open journeys are checked for their timeout, in ms.
-const EXPIRE_EVERY_MS: i64 = 1_000;
-
 /// The catalog and the aggregator it sizes.
 #[derive(Debug)]
 pub struct AggregatorState {
@@ -26,7 +23,6 @@ pub struct AggregatorState {
     pub agg: Aggregator,
     /// Events applied (replayed or live), for tests and benchmarks.
     applied: AtomicU64,
-    last_expire_ms: AtomicI64,
     /// Alert transitions (the service's feed), shown in `/status`.
     pub alerts: Arc<crate::alert_feed::AlertFeed>,
 }
@@ -99,7 +95,6 @@ impl AggregatorState {
             catalog,
             agg,
             applied: AtomicU64::new(0),
-            last_expire_ms: AtomicI64::new(0),
             alerts: Arc::new(crate::alert_feed::AlertFeed::default()),
         })
     }
@@ -204,18 +199,15 @@ impl Sink for AggregatorState {
             .agg
             .get_partition(id)
             .unwrap_or_else(|| self.agg.partition(id));
-        let mut w = p.writer();
-        w.apply(&obs, now_ms);
+        p.writer().apply(&obs, now_ms);
         // Relaxed: a statistic.
         self.applied.fetch_add(1, Ordering::Relaxed);
-        // Relaxed: only the ingest thread writes it; a stale read costs one extra expiry.
-        let last = self.last_expire_ms.load(Ordering::Relaxed);
-        if now_ms - last >= EXPIRE_EVERY_MS {
-            self.last_expire_ms.store(now_ms, Ordering::Relaxed);
-            drop(w);
-            for p in self.agg.partitions() {
-                p.writer().expire_journeys(now_ms);
-            }
+    }
+
+    /// Closes journeys idle past the timeout, also while no events arrive.
+    fn tick(&self, now_ms: i64) {
+        for p in self.agg.partitions() {
+            p.writer().expire_journeys(now_ms);
         }
     }
 }
@@ -239,5 +231,63 @@ impl crate::http::StatusSource for AggregatorState {
             "unidentified_overflow": unidentified.overflow,
             "alerts": crate::alerting::status_json(&self.alerts),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use motstream_core::{Outcome, classify};
+    use motstream_window::{ExpIdx, MotIdx};
+
+    use super::*;
+
+    const NOW: i64 = 1_700_000_000_000;
+    const MIN: i64 = 60_000;
+
+    #[test]
+    fn the_tick_closes_journeys_that_went_idle() {
+        let cfg = ServiceConfig::defaults();
+        let catalog = Arc::new(crate::run::load_catalog(&cfg).expect("built-in catalog"));
+        let state = AggregatorState::new(catalog, &cfg).expect("aggregator");
+        let topo = state.agg.topology();
+        let sco = topo.experience(ExpIdx(0)).expect("an experience").sco;
+        let mot = (0..topo.mot_count() as u32)
+            .map(MotIdx)
+            .find(|&m| m != sco && topo.mot(m).is_some_and(|s| s.experience == ExpIdx(0)))
+            .expect("a MOT of the experience that is not its SCO");
+        let e = InteractionEvent {
+            event_id: None,
+            mot_id: Cow::Owned(state.catalog.mots[mot.0 as usize].id.clone()),
+            experience_id: None,
+            journey_id: Some(Cow::Borrowed("j-1")),
+            event_time_ms: NOW - 1_000,
+            outcome: Outcome::Success,
+            failure_reason: None,
+            channel: None,
+            duration_ms: None,
+            producer_id: None,
+            attributes: Vec::new(),
+        };
+        let class = classify(&e, &state.catalog).expect("a valid event");
+        let part = PartitionKey {
+            topic: 0,
+            partition: 0,
+        };
+        state.apply(part, &e, class, NOW);
+        let abandoned = |now| {
+            state
+                .agg
+                .status_experience(ExpIdx(0), 3_600_000, now)
+                .expect("status")
+                .journeys_abandoned
+        };
+        state.tick(NOW + MIN);
+        assert_eq!(abandoned(NOW + MIN), 0, "still open a minute later");
+        // Past the 30-minute journey timeout plus the 5-minute lateness, with no event since.
+        let later = NOW + 40 * MIN;
+        state.tick(later);
+        assert_eq!(abandoned(later), 1);
     }
 }
