@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::wait_for;
+
 /// One request received.
 #[derive(Debug, Clone)]
 pub struct Hit {
@@ -106,21 +108,22 @@ impl Hooks {
 
     /// Polls until `done` holds for the hits so far, or panics after `timeout`.
     pub fn wait(&self, what: &str, timeout: Duration, done: impl Fn(&[Hit]) -> bool) -> Vec<Hit> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let h = self.hits();
-            if done(&h) {
-                return h;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{what}: not received within {timeout:?}; received:\n{}",
-                h.iter()
-                    .map(|h| format!("{} {}", h.path, String::from_utf8_lossy(&h.body)))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_for(
+            timeout,
+            Duration::from_millis(100),
+            || {
+                let h = self.hits();
+                if done(&h) { Ok(h) } else { Err(h) }
+            },
+            |h| {
+                format!(
+                    "{what}: not received within {timeout:?}; received:\n{}",
+                    h.iter()
+                        .map(|h| format!("{} {}", h.path, String::from_utf8_lossy(&h.body)))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                )
+            },
+        )
     }
 }

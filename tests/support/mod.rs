@@ -18,6 +18,24 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, FutureProducer, ThreadedProducer};
 
+/// Calls `attempt` every `every` until it succeeds and returns its value; after `timeout`,
+/// panics with `fail` applied to the last failed attempt's value.
+pub fn wait_for<T, L>(
+    timeout: Duration,
+    every: Duration,
+    mut attempt: impl FnMut() -> Result<T, L>,
+    fail: impl FnOnce(L) -> String,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match attempt() {
+            Ok(v) => return v,
+            Err(last) if Instant::now() >= deadline => panic!("{}", fail(last)),
+            Err(_) => std::thread::sleep(every),
+        }
+    }
+}
+
 /// Hands a record to the producer, waiting while its local queue is full (librdkafka's
 /// thread drains it). Any other error fails the test: retrying it would spin forever.
 pub fn send_record(p: &ThreadedProducer<DefaultProducerContext>, mut r: BaseRecord<'_, str, [u8]>) {

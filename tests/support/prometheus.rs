@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::service::{free_port, http_get, http_text};
+use super::wait_for;
 
 /// Metric names a text page declares (`# TYPE` lines), with `_bucket`, `_sum` and `_count`
 /// added for histograms, as PromQL sees them.
@@ -84,15 +85,20 @@ impl Prometheus {
     }
 
     fn wait_ready(&self, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        while !matches!(http_text(self.addr, "/-/ready"), Ok((200, _))) {
-            assert!(
-                Instant::now() < deadline,
-                "prometheus not ready within {timeout:?}:\n{}",
-                self.log_tail()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        wait_for(
+            timeout,
+            Duration::from_millis(200),
+            || match http_text(self.addr, "/-/ready") {
+                Ok((200, _)) => Ok(()),
+                other => Err(other),
+            },
+            |last| {
+                format!(
+                    "prometheus not ready within {timeout:?} (last: {last:?}):\n{}",
+                    self.log_tail()
+                )
+            },
+        );
     }
 
     /// The last lines of Prometheus' log.
@@ -118,19 +124,20 @@ impl Prometheus {
         timeout: Duration,
         mut done: impl FnMut(&[Value]) -> bool,
     ) -> Vec<Value> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let r = self.query(promql);
-            if done(&r) {
-                return r;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{promql} never gave the expected result within {timeout:?}; last: {r:?}\n{}",
-                self.log_tail()
-            );
-            std::thread::sleep(Duration::from_millis(500));
-        }
+        wait_for(
+            timeout,
+            Duration::from_millis(500),
+            || {
+                let r = self.query(promql);
+                if done(&r) { Ok(r) } else { Err(r) }
+            },
+            |r| {
+                format!(
+                    "{promql} never gave the expected result within {timeout:?}; last: {r:?}\n{}",
+                    self.log_tail()
+                )
+            },
+        )
     }
 }
 

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::wait_for;
+
 /// The binary built by `cargo build -p motstream` (scripts/test builds it first), found next
 /// to this test's own executable.
 pub fn binary() -> PathBuf {
@@ -125,37 +127,39 @@ impl ServiceProcess {
     }
 
     fn wait_http(&self, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        while TcpStream::connect(self.http).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "motstream did not listen on {} within {timeout:?}; log:\n{}",
-                self.http,
-                self.log_tail()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_for(
+            timeout,
+            Duration::from_millis(100),
+            || TcpStream::connect(self.http).map(drop),
+            |e| {
+                format!(
+                    "motstream did not listen on {} within {timeout:?} ({e}); log:\n{}",
+                    self.http,
+                    self.log_tail()
+                )
+            },
+        );
     }
 
     /// The gRPC address the service bound (it is started on port 0), read from its log.
     pub fn grpc_addr(&self) -> SocketAddr {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-            let found = text
-                .lines()
-                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                .find_map(|v| v["grpc_addr"].as_str().and_then(|a| a.parse().ok()));
-            if let Some(a) = found {
-                return a;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "motstream logged no gRPC address within 30 s; log:\n{}",
-                self.log_tail()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_for(
+            Duration::from_secs(30),
+            Duration::from_millis(100),
+            || {
+                let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+                text.lines()
+                    .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                    .find_map(|v| v["grpc_addr"].as_str().and_then(|a| a.parse().ok()))
+                    .ok_or(())
+            },
+            |()| {
+                format!(
+                    "motstream logged no gRPC address within 30 s; log:\n{}",
+                    self.log_tail()
+                )
+            },
+        )
     }
 
     /// The last lines of the service's log, for failure messages.
@@ -185,19 +189,20 @@ impl ServiceProcess {
         timeout: Duration,
         mut done: impl FnMut(&Value) -> bool,
     ) -> Value {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let v = self.status(window);
-            if done(&v) {
-                return v;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "status never reached the expected state within {timeout:?}; last:\n{v:#}\nlog:\n{}",
-                self.log_tail()
-            );
-            std::thread::sleep(Duration::from_millis(250));
-        }
+        wait_for(
+            timeout,
+            Duration::from_millis(250),
+            || {
+                let v = self.status(window);
+                if done(&v) { Ok(v) } else { Err(v) }
+            },
+            |v| {
+                format!(
+                    "status never reached the expected state within {timeout:?}; last:\n{v:#}\nlog:\n{}",
+                    self.log_tail()
+                )
+            },
+        )
     }
 
     /// SIGTERM, then wait for a clean exit.
