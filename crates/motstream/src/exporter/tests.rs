@@ -62,6 +62,22 @@ fn apply(state: &AggregatorState, e: &InteractionEvent<'_>) {
     state.apply(part, e, class, NOW);
 }
 
+/// A page alert on bag-drop, in `state`.
+fn transition(state: AlertState) -> AlertTransition {
+    AlertTransition {
+        alert_id: "a1".into(),
+        alertname: "SmotoBurnPage".into(),
+        severity: "page".into(),
+        experience_id: "airline-departure".into(),
+        mot_id: "bag-drop".into(),
+        owner: "Lars Eriksen".into(),
+        team: "airport-ground-ops".into(),
+        state,
+        at_ms: NOW,
+        annotations: BTreeMap::new(),
+    }
+}
+
 /// The value of the one line that starts with `series`.
 fn value(page: &str, series: &str) -> Option<String> {
     page.lines()
@@ -79,18 +95,7 @@ fn counters_histogram_breakdowns_and_alert_state_follow_the_applied_events() {
     apply(&state, &event("bag-drop", true, 400, "sms-bot"));
     apply(&state, &event("bag-drop", false, 2_000, "kiosk"));
     apply(&state, &event("no-such-mot", true, 10, "kiosk"));
-    alerts.publish(AlertTransition {
-        alert_id: "a1".into(),
-        alertname: "SmotoBurnPage".into(),
-        severity: "page".into(),
-        experience_id: "airline-departure".into(),
-        mot_id: "bag-drop".into(),
-        owner: "Lars Eriksen".into(),
-        team: "airport-ground-ops".into(),
-        state: AlertState::Firing,
-        at_ms: NOW,
-        annotations: BTreeMap::new(),
-    });
+    alerts.publish(transition(AlertState::Firing));
     let page = e.render(NOW);
     let v = |s: &str| value(&page, s).unwrap_or_else(|| panic!("no {s} in\n{page}"));
     assert_eq!(
@@ -172,18 +177,7 @@ fn counters_histogram_breakdowns_and_alert_state_follow_the_applied_events() {
 #[test]
 fn resolved_alerts_leave_the_page() {
     let (e, _, alerts) = exporter();
-    let mut t = AlertTransition {
-        alert_id: "a1".into(),
-        alertname: "SmotoBurnPage".into(),
-        severity: "page".into(),
-        experience_id: "airline-departure".into(),
-        mot_id: "bag-drop".into(),
-        owner: "Lars Eriksen".into(),
-        team: "airport-ground-ops".into(),
-        state: AlertState::Pending,
-        at_ms: NOW,
-        annotations: BTreeMap::new(),
-    };
+    let mut t = transition(AlertState::Pending);
     alerts.publish(t.clone());
     let page = e.render(NOW);
     assert_eq!(
@@ -214,15 +208,9 @@ fn alerts_for_mots_outside_the_catalog_stay_off_the_page() {
     {
         alerts.publish(AlertTransition {
             alert_id: format!("a{i}"),
-            alertname: "SmotoBurnPage".into(),
-            severity: "page".into(),
             experience_id: experience.into(),
             mot_id: mot.into(),
-            owner: "Lars Eriksen".into(),
-            team: "airport-ground-ops".into(),
-            state: AlertState::Firing,
-            at_ms: NOW,
-            annotations: BTreeMap::new(),
+            ..transition(AlertState::Firing)
         });
     }
     let page = e.render(NOW);
