@@ -38,6 +38,11 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use serde::Serialize;
 
+/// The service's allocator (see `ALLOCATOR` in crates/motstream/src/main.rs), so the bench's
+/// ingest and its producer allocate as `motstream run` and `motstream loadgen` do.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Whether the exporter is on (see the top of the file).
 static EXPORTER: AtomicBool = AtomicBool::new(true);
 
