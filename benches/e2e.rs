@@ -30,7 +30,7 @@ use motstream::config::ServiceConfig;
 use motstream::now_ms;
 use motstream::state::AggregatorState;
 use motstream_benches::{bench_event, create_topic};
-use motstream_core::codec::{CONTENT_TYPE_HEADER, encode};
+use motstream_core::codec::{CONTENT_TYPE_HEADER, encode_into};
 use motstream_core::{Classification, Encoding, InteractionEvent, Limits};
 use motstream_ingest::{Health, IngestConfig, PartitionKey, Sink};
 use rdkafka::ClientConfig;
@@ -274,6 +274,7 @@ fn catch_up(
     let ct = encoding.content_type();
     let mots: Vec<String> = catalog.mots.iter().map(|m| m.id.clone()).collect();
     let now = now_ms();
+    let mut payload = Vec::new();
     for i in 0..n as usize {
         let key = format!("j-{}", i % 10_000);
         let event = bench_event(
@@ -282,7 +283,8 @@ fn catch_up(
             i,
             now - 60_000 + (i as i64 % 60_000),
         );
-        let payload = encode(&event, encoding);
+        payload.clear();
+        encode_into(&event, encoding, &mut payload);
         send(
             &producer,
             &topic,
@@ -365,12 +367,15 @@ fn run_step(
     let cpu0 = cpu_secs();
     let mut sent: u64 = 0;
     let mut warm_at: Option<(Instant, u64, f64)> = None;
+    // librdkafka copies the payload, so one buffer serves every event.
+    let mut payload = Vec::new();
     while start.elapsed() < Duration::from_secs(secs) {
         let due = (start.elapsed().as_secs_f64() * rate as f64) as u64;
         while sent < due {
             let i = sent as usize;
             let event = bench_event(&mots[i % mots.len()], &keys[i % keys.len()], i, now_ms());
-            let payload = encode(&event, encoding);
+            payload.clear();
+            encode_into(&event, encoding, &mut payload);
             send(
                 &producer,
                 &topic,

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use motstream_core::Encoding;
-use motstream_core::codec::{CONTENT_TYPE_HEADER, encode};
+use motstream_core::codec::{CONTENT_TYPE_HEADER, encode_into};
 use motstream_sim::{SimEvent, Simulator};
 use rdkafka::client::ClientContext;
 use rdkafka::error::KafkaError;
@@ -83,6 +83,8 @@ pub fn run(
     sent: &AtomicU64,
 ) -> u64 {
     let mut buf: Vec<SimEvent> = Vec::new();
+    // librdkafka copies the payload, so one buffer serves every event.
+    let mut payload = Vec::new();
     let mut n: u64 = 0;
     let content_type = encoding.content_type();
     // Acquire pairs with the Release store of whoever asks the loop to stop.
@@ -92,7 +94,8 @@ pub fn run(
             if limit.count.is_some_and(|c| n >= c) {
                 return n;
             }
-            let payload = encode(&ev.event, encoding);
+            payload.clear();
+            encode_into(&ev.event, encoding, &mut payload);
             let mut rec = BaseRecord::to(topic)
                 .key(ev.key.as_str())
                 .payload(payload.as_slice())

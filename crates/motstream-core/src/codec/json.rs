@@ -241,6 +241,13 @@ struct JsonOut<'a> {
 
 /// Encodes an event as JSON, omitting absent fields.
 pub fn encode_json(e: &InteractionEvent<'_>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    encode_json_into(e, &mut out);
+    out
+}
+
+/// Appends the event's JSON encoding (see [`encode_json`]) to `out`.
+pub fn encode_json_into(e: &InteractionEvent<'_>, buf: &mut Vec<u8>) {
     let out = JsonOut {
         event_id: e.event_id.as_deref(),
         mot_id: &e.mot_id,
@@ -255,5 +262,5 @@ pub fn encode_json(e: &InteractionEvent<'_>) -> Vec<u8> {
         attributes: e.attributes.iter().map(|(k, v)| (&**k, &**v)).collect(),
     };
     // Serializing plain strings and numbers into a Vec cannot fail.
-    serde_json::to_vec(&out).expect("serializing an event to JSON cannot fail")
+    serde_json::to_writer(buf, &out).expect("serializing an event to JSON cannot fail");
 }

@@ -13,8 +13,8 @@ use crate::error::EventError;
 use crate::event::{InteractionEvent, RawEvent};
 use crate::limits::Limits;
 
-pub use json::encode_json;
-pub use proto::{encode_proto, to_proto};
+pub use json::{encode_json, encode_json_into};
+pub use proto::{encode_proto, encode_proto_into, to_proto};
 
 /// The name of the Kafka header that says how the payload is encoded.
 pub const CONTENT_TYPE_HEADER: &str = "content-type";
@@ -136,6 +136,14 @@ pub fn encode(event: &InteractionEvent<'_>, encoding: Encoding) -> Vec<u8> {
     match encoding {
         Encoding::Json => encode_json(event),
         Encoding::Protobuf => encode_proto(event),
+    }
+}
+
+/// Appends the event's encoding to `out`: for producers that reuse one buffer per event.
+pub fn encode_into(event: &InteractionEvent<'_>, encoding: Encoding, out: &mut Vec<u8>) {
+    match encoding {
+        Encoding::Json => encode_json_into(event, out),
+        Encoding::Protobuf => encode_proto_into(event, out),
     }
 }
 
