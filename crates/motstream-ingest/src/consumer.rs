@@ -106,7 +106,7 @@ impl Loop<'_> {
         tally: &mut Tally,
         failed: &mut Vec<(PartitionKey, i64, String)>,
     ) {
-        let Some(key) = self.ctx.key(msg.topic(), msg.partition()) else {
+        let Some(key) = self.ctx.key_of(msg) else {
             return;
         };
         // Revoked since it was fetched, or paused: it will be read again from its offset.
