@@ -2,7 +2,9 @@
 //! its own partition, as one Kafka consumer per partition) with 1,000 and 100,000 MOT keys,
 //! counter-only and with latency + failure reason recorded; and the cost of one MOT's full
 //! status (per window) and of the status of all MOTs. Reads as elements/s. Memory per MOT is
-//! printed from the setup.
+//! printed from the setup, and so is a paired measurement of two writers against one (see
+//! `paired_scaling`; it runs whatever criterion filter is given). The two writer threads are
+//! pinned one per core and allocate their own partition and input, as a consumer thread does.
 
 use std::hint::black_box;
 use std::sync::mpsc;
@@ -175,26 +177,31 @@ fn updates(c: &mut Criterion) {
         // for the whole benchmark, so a sample times the writes, not thread start-up; each
         // sample hands both the number of batches to apply and waits for both to finish.
         let agg = Aggregator::new(topology(keys), WindowConfig::default()).expect("default config");
-        let parts = [agg.partition(PartitionId(0)), agg.partition(PartitionId(1))];
-        let streams = [stream(keys, kind, 7), stream(keys, kind, 11)];
-        for (p, e) in parts.iter().zip(&streams) {
-            for b in e {
-                apply_batch(p, b, now);
-            }
-        }
         g.throughput(Throughput::Elements(2 * BATCH as u64));
+        let cores = core_affinity::get_core_ids().unwrap_or_default();
         std::thread::scope(|s| {
             let (done_tx, done) = mpsc::channel::<()>();
-            let go: Vec<mpsc::Sender<u64>> = parts
-                .iter()
-                .zip(&streams)
-                .map(|(p, e)| {
+            let agg = &agg;
+            let go: Vec<mpsc::Sender<u64>> = [(0i32, 7u64), (1, 11)]
+                .into_iter()
+                .map(|(i, seed)| {
                     let (tx, rx) = mpsc::channel::<u64>();
                     let done_tx = done_tx.clone();
+                    let core = cores.get(i as usize).copied();
                     s.spawn(move || {
+                        if let Some(c) = core {
+                            core_affinity::set_for_current(c);
+                        }
+                        // Each writer allocates and first touches its own partition and
+                        // input, as a consumer thread does.
+                        let p = agg.partition(PartitionId(i));
+                        let e = stream(keys, kind, seed);
+                        for b in &e {
+                            apply_batch(&p, b, now);
+                        }
                         while let Ok(iters) = rx.recv() {
                             for i in 0..iters as usize {
-                                apply_batch(p, &e[i % e.len()], now);
+                                apply_batch(&p, &e[i % e.len()], now);
                             }
                             let _ = done_tx.send(());
                         }
@@ -215,11 +222,81 @@ fn updates(c: &mut Criterion) {
                     start.elapsed()
                 })
             });
+            paired_scaling(&go, &done, &format!("{kname}, {keys} keys"));
             // Dropping the senders ends the writers; the scope joins them.
             drop(go);
         });
     }
     g.finish();
+}
+
+/// Runs `batches` batches on each of the writer threads `which`; returns the wall time.
+fn trial(
+    go: &[mpsc::Sender<u64>],
+    done: &mpsc::Receiver<()>,
+    which: &[usize],
+    batches: u64,
+) -> Duration {
+    let start = Instant::now();
+    for &i in which {
+        go[i].send(batches).expect("writer thread alive");
+    }
+    for _ in which {
+        done.recv().expect("writer thread alive");
+    }
+    start.elapsed()
+}
+
+/// Two threads against one, measured in adjacent short trials on the same writer threads and
+/// partitions, and printed: writer 0 alone, writer 1 alone, both (in rotating order). This
+/// VM's speed changes from one second to the next, so the ratio of two separately run
+/// criterion benchmarks mixes that drift into the scaling; neighbours ~0.1 s apart cancel
+/// most of it, and timing each writer alone shows whether a slow pair was slow because the
+/// writers slowed each other or because one vCPU was slow even alone.
+#[allow(clippy::print_stderr)]
+fn paired_scaling(go: &[mpsc::Sender<u64>], done: &mpsc::Receiver<()>, label: &str) {
+    const ROUNDS: usize = 21;
+    let probe = 200;
+    let t = trial(go, done, &[0], probe).as_secs_f64().max(1e-6);
+    let batches = ((probe as f64 * 0.1 / t) as u64).max(1);
+    let events = (batches * BATCH as u64) as f64;
+    let rate = |which: &[usize]| {
+        which.len() as f64 * events / trial(go, done, which, batches).as_secs_f64() / 1e6
+    };
+    let (mut ratios, mut solo0, mut solo1, mut both) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for i in 0..ROUNDS {
+        let (mut r0, mut r1, mut r2) = (0.0, 0.0, 0.0);
+        for step in 0..3 {
+            match (i + step) % 3 {
+                0 => r0 = rate(&[0]),
+                1 => r1 = rate(&[1]),
+                _ => r2 = rate(&[0, 1]),
+            }
+        }
+        ratios.push(r2 / r0.max(r1));
+        solo0.push(r0);
+        solo1.push(r1);
+        both.push(r2);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (lo, hi) = (
+        ratios.iter().copied().fold(f64::INFINITY, f64::min),
+        ratios.iter().copied().fold(0.0, f64::max),
+    );
+    eprintln!(
+        "window scaling [{label}]: both writers / the faster writer alone, {ROUNDS} rounds of \
+         {:.0} ms trials: median {:.2}x (min {lo:.2}x, max {hi:.2}x); medians: writer 0 alone \
+         {:.1} M/s, writer 1 alone {:.1} M/s, both {:.1} M/s",
+        events / solo0[0] / 1e3,
+        median(&mut ratios),
+        median(&mut solo0),
+        median(&mut solo1),
+        median(&mut both),
+    );
 }
 
 /// An aggregator of `keys` MOTs (in 10-MOT experiences) with 3 days of traffic in 4
