@@ -279,8 +279,12 @@ async fn a_stalled_watcher_is_dropped_and_the_server_memory_stays_bounded() {
         offered_mib >= 8.0,
         "the watchers were offered {offered_mib:.1} MiB: too little to tell"
     );
+    // Buffering for the stalled watcher would grow RSS by about what was offered. Half of it
+    // is the bound: jemalloc keeps freed pages for up to 10 s before returning them, so RSS
+    // also holds recently freed transient memory (2.2-6.0 MiB growth measured with ~18.8 MiB
+    // offered).
     assert!(
-        grown_mib < offered_mib / 4.0 && grown_mib < 16.0,
+        grown_mib < offered_mib / 2.0 && grown_mib < 16.0,
         "server RSS grew {grown_mib:.1} MiB while {offered_mib:.1} MiB was offered to a watcher that never read"
     );
     svc.stop();
