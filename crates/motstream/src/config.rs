@@ -203,6 +203,17 @@ impl Resolver<'_> {
         self.sources.insert(key, s);
         v
     }
+
+    /// [`Resolver::pick`] for a setting that may stay unset: `default` is usually `None`.
+    pub(crate) fn pick_opt<T>(
+        &mut self,
+        key: &'static str,
+        arg: Option<T>,
+        file: Option<T>,
+        default: Option<T>,
+    ) -> Option<T> {
+        self.pick(key, arg.map(Some), file.map(Some), default)
+    }
 }
 
 pub(crate) fn file_duration(
@@ -271,18 +282,8 @@ impl ServiceConfig {
             matches,
             sources: BTreeMap::new(),
         };
-        let brokers = r.pick(
-            "brokers",
-            args.brokers.clone().map(Some),
-            file.brokers.map(Some),
-            None,
-        );
-        let catalog = r.pick(
-            "catalog",
-            args.catalog.clone().map(Some),
-            file.catalog.map(Some),
-            None,
-        );
+        let brokers = r.pick_opt("brokers", args.brokers.clone(), file.brokers, None);
+        let catalog = r.pick_opt("catalog", args.catalog.clone(), file.catalog, None);
         let mut kafka = file.kafka;
         let kafka_source = if args.kafka_properties.is_empty() {
             if kafka.is_empty() {
@@ -340,22 +341,22 @@ impl ServiceConfig {
                 file.grpc_watch_buffer,
                 d.grpc_watch_buffer,
             ),
-            grpc_tls_cert: r.pick(
+            grpc_tls_cert: r.pick_opt(
                 "grpc_tls_cert",
-                args.grpc_tls_cert.clone().map(Some),
-                file.grpc_tls_cert.map(Some),
+                args.grpc_tls_cert.clone(),
+                file.grpc_tls_cert,
                 None,
             ),
-            grpc_tls_key: r.pick(
+            grpc_tls_key: r.pick_opt(
                 "grpc_tls_key",
-                args.grpc_tls_key.clone().map(Some),
-                file.grpc_tls_key.map(Some),
+                args.grpc_tls_key.clone(),
+                file.grpc_tls_key,
                 None,
             ),
-            grpc_token_file: r.pick(
+            grpc_token_file: r.pick_opt(
                 "grpc_token_file",
-                args.grpc_token_file.clone().map(Some),
-                file.grpc_token_file.map(Some),
+                args.grpc_token_file.clone(),
+                file.grpc_token_file,
                 None,
             ),
             metrics_listen: r.pick(
@@ -364,12 +365,7 @@ impl ServiceConfig {
                 file.metrics_listen,
                 d.metrics_listen,
             ),
-            dedup_window: r.pick(
-                "dedup_window",
-                args.dedup_window.map(Some),
-                dedup.map(Some),
-                d.dedup_window,
-            ),
+            dedup_window: r.pick_opt("dedup_window", args.dedup_window, dedup, d.dedup_window),
             exporter: r.pick("exporter", args.exporter, file.exporter, d.exporter),
             kafka,
             alerts,

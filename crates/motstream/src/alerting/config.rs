@@ -136,27 +136,27 @@ impl AlertSettings {
                 .filter(|u| !u.is_empty())
                 .collect(),
             webhook_url: r
-                .pick(
+                .pick_opt(
                     "alert_webhook_url",
-                    args.alert_webhook_url.clone().map(Some),
-                    file.alert_webhook_url.map(Some),
+                    args.alert_webhook_url.clone(),
+                    file.alert_webhook_url,
                     d.webhook_url,
                 )
                 .filter(|u| !u.trim().is_empty()),
             webhook_secret: r
-                .pick(
+                .pick_opt(
                     "alert_webhook_secret",
-                    args.alert_webhook_secret.clone().map(Some),
-                    file.alert_webhook_secret.map(Some),
+                    args.alert_webhook_secret.clone(),
+                    file.alert_webhook_secret,
                     d.webhook_secret,
                 )
                 .filter(|s| !s.is_empty()),
             // An empty topic turns the topic off.
             topic: r
-                .pick(
+                .pick_opt(
                     "alerts_topic",
-                    args.alerts_topic.clone().map(Some),
-                    file.alerts_topic.map(Some),
+                    args.alerts_topic.clone(),
+                    file.alerts_topic,
                     d.topic,
                 )
                 .filter(|t| !t.trim().is_empty()),
