@@ -28,12 +28,12 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use motstream::config::ServiceConfig;
 use motstream::now_ms;
+use motstream::produce::send_when_room;
 use motstream::state::AggregatorState;
 use motstream_benches::{bench_event, create_topic};
 use motstream_core::codec::{CONTENT_TYPE_HEADER, encode_into};
 use motstream_core::{Classification, Encoding, InteractionEvent, Limits};
 use motstream_ingest::{Health, IngestConfig, PartitionKey, Sink};
-use rdkafka::ClientConfig;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use serde::Serialize;
@@ -178,21 +178,25 @@ fn start_ingest(
 /// The benchmark's producer: large batches (lz4 unless `--compression` says otherwise),
 /// lingering `linger_ms`.
 fn producer(brokers: &str, linger_ms: &str) -> ThreadedProducer<DefaultProducerContext> {
-    ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("linger.ms", linger_ms)
-        .set("batch.num.messages", "10000")
-        .set("queue.buffering.max.messages", "1000000")
-        .set(
-            "compression.type",
-            COMPRESSION.get().map_or("lz4", String::as_str),
-        )
-        // Delivery reports for every message took 7.7% of this process's CPU samples at
-        // 300,000 events/s (the producer's polling thread), CPU the broker and ingest need;
-        // failures are still reported.
-        .set("delivery.report.only.error", "true")
-        .create()
-        .expect("producer")
+    motstream_ingest::kafka_config(
+        brokers,
+        &[
+            ("linger.ms", linger_ms),
+            ("batch.num.messages", "10000"),
+            ("queue.buffering.max.messages", "1000000"),
+            (
+                "compression.type",
+                COMPRESSION.get().map_or("lz4", String::as_str),
+            ),
+            // Delivery reports for every message took 7.7% of this process's CPU samples at
+            // 300,000 events/s (the producer's polling thread), CPU the broker and ingest
+            // need; failures are still reported.
+            ("delivery.report.only.error", "true"),
+        ],
+        &BTreeMap::new(),
+    )
+    .create()
+    .expect("producer")
 }
 
 /// Hands one event to the producer, waiting `backoff` at a time while its queue is full.
@@ -204,16 +208,15 @@ fn send(
     content_type: &str,
     backoff: Duration,
 ) {
-    let mut rec = BaseRecord::<str, [u8]>::to(topic)
+    let rec = BaseRecord::<str, [u8]>::to(topic)
         .key(key)
         .payload(payload)
         .headers(OwnedHeaders::new().insert(Header {
             key: CONTENT_TYPE_HEADER,
             value: Some(content_type),
         }));
-    while let Err((_, r)) = producer.send(rec) {
-        rec = r;
-        std::thread::sleep(backoff);
+    if let Err(e) = send_when_room(producer, rec, backoff) {
+        panic!("producing to {topic}: {e}");
     }
 }
 

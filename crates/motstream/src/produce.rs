@@ -9,7 +9,7 @@ use motstream_core::Encoding;
 use motstream_core::codec::{CONTENT_TYPE_HEADER, encode_into};
 use motstream_sim::{SimEvent, Simulator};
 use rdkafka::client::ClientContext;
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 
@@ -32,16 +32,44 @@ impl ProducerContext for Counting {
     type DeliveryOpaque = ();
 
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        // Relaxed: counters read for progress reports only.
         match result {
-            Ok(_) => self.0.acked.fetch_add(1, Ordering::Relaxed),
-            Err((e, _)) => {
-                if let Ok(mut last) = self.0.last_error.lock() {
-                    *last = Some(e.to_string());
-                }
-                self.0.failed.fetch_add(1, Ordering::Relaxed)
+            // Relaxed: counters read for progress reports only.
+            Ok(_) => {
+                self.0.acked.fetch_add(1, Ordering::Relaxed);
             }
-        };
+            Err((e, _)) => self.0.failed(e),
+        }
+    }
+}
+
+impl Deliveries {
+    /// Counts an event that will not reach the topic.
+    fn failed(&self, e: &KafkaError) {
+        if let Ok(mut last) = self.last_error.lock() {
+            *last = Some(e.to_string());
+        }
+        // Relaxed: read for progress reports only.
+        self.failed.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Hands `rec` to the producer, waiting `backoff` at a time while librdkafka's local queue is
+/// full (its thread drains it). Any other error is the record's own (too large, unknown
+/// topic, ...) and is returned: retrying it would spin for ever.
+pub fn send_when_room<C: ProducerContext<DeliveryOpaque = ()>>(
+    producer: &ThreadedProducer<C>,
+    mut rec: BaseRecord<'_, str, [u8]>,
+    backoff: Duration,
+) -> Result<(), KafkaError> {
+    loop {
+        match producer.send(rec) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                rec = back;
+                std::thread::sleep(backoff);
+            }
+            Err((e, _)) => return Err(e),
+        }
     }
 }
 
@@ -72,7 +100,8 @@ pub struct Limit {
 
 /// Runs the simulator in real time and produces every event it emits, keyed by journey id
 /// with a `content-type` header, until `stop`, the deadline or the count. Returns how many
-/// were handed to the producer. `sent` is updated as it goes, for progress reports.
+/// were handed to the producer (one it refused counts as a failed delivery). `sent` is
+/// updated as it goes, for progress reports.
 pub fn run(
     sim: &mut Simulator,
     producer: &ThreadedProducer<Counting>,
@@ -96,22 +125,15 @@ pub fn run(
             }
             payload.clear();
             encode_into(&ev.event, encoding, &mut payload);
-            let mut rec = BaseRecord::to(topic)
+            let rec = BaseRecord::to(topic)
                 .key(ev.key.as_str())
                 .payload(payload.as_slice())
                 .headers(OwnedHeaders::new().insert(Header {
                     key: CONTENT_TYPE_HEADER,
                     value: Some(content_type),
                 }));
-            loop {
-                match producer.send(rec) {
-                    Ok(()) => break,
-                    Err((_, back)) => {
-                        // Local queue full: librdkafka's thread drains it.
-                        rec = back;
-                        std::thread::sleep(Duration::from_millis(1));
-                    }
-                }
+            if let Err(e) = send_when_room(producer, rec, Duration::from_millis(1)) {
+                producer.context().0.failed(&e);
             }
             n += 1;
             // Relaxed: a progress counter.
