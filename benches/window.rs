@@ -210,17 +210,8 @@ fn updates(c: &mut Criterion) {
                 })
                 .collect();
             g.bench_function(BenchmarkId::new(format!("{kname}/2_threads"), keys), |b| {
-                b.iter_custom(|iters| {
-                    let start = Instant::now();
-                    for tx in &go {
-                        tx.send(iters).expect("writer thread alive");
-                    }
-                    // The time is the slower writer's.
-                    for _ in &go {
-                        done.recv().expect("writer thread alive");
-                    }
-                    start.elapsed()
-                })
+                // The time is the slower writer's.
+                b.iter_custom(|iters| trial(&go, &done, &[0, 1], iters))
             });
             paired_scaling(&go, &done, &format!("{kname}, {keys} keys"));
             // Dropping the senders ends the writers; the scope joins them.
