@@ -338,9 +338,9 @@ fn trial(
 /// same three trials of each [`Control`] in the same round.
 ///
 /// Timed in ~4 ms slices (`WINDOW_SERIES=1`), a window writer on this VM runs at full speed or
-/// at about half for spells of 50 ms to over a second, on one core at a time, alone (the other
-/// writer spinning) as well as beside the other writer, while both controls on the same cores
-/// show no such spells; two writers together both run at full speed outside a spell. What
+/// at about half for spells of tens of ms to over a second, on either core and sometimes on
+/// both, alone (the other writer spinning) as well as beside the other writer, while both
+/// controls on the same cores show almost none; two writers together both run at full speed outside a spell. What
 /// causes the spells is not known (this guest has no hardware counters). A 100 ms trial that
 /// meets one reads slow whichever of the three it is, so the median of the rounds' ratios
 /// says how often spells came; the best trial of each kind over the rounds is the one a spell
