@@ -235,7 +235,7 @@ fn updates(c: &mut Criterion) {
 
 /// What a writer thread runs: batches of its partition's events, or of a control that
 /// shares nothing (see [`Control`]).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug)]
 enum Work {
     Window,
     Memory,
@@ -262,6 +262,9 @@ impl Job {
 
 /// A writer's reply: its index and, for a series, the time at the end of each slice.
 type Done = (i32, Vec<Duration>);
+
+/// The three trials of a round: writer 0 alone, writer 1 alone, both.
+const TRIALS: [&[usize]; 3] = [&[0], &[1], &[0, 1]];
 
 /// Workloads that share nothing between the writer threads, for reading the window's scaling
 /// against: a `BATCH` of random increments in a 128 KiB table of the thread's own (past L1,
@@ -340,8 +343,8 @@ fn trial(
 /// Timed in ~4 ms slices (`WINDOW_SERIES=1`), a window writer on this VM runs at full speed or
 /// at about half for spells of tens of ms to over a second, on either core and sometimes on
 /// both, alone (the other writer spinning) as well as beside the other writer, while both
-/// controls on the same cores show almost none; two writers together both run at full speed outside a spell. What
-/// causes the spells is not known (this guest has no hardware counters). A 100 ms trial that
+/// controls on the same cores show almost none; two writers together both run at full speed
+/// outside a spell. What causes the spells is not known (this guest has no hardware counters). A 100 ms trial that
 /// meets one reads slow whichever of the three it is, so the median of the rounds' ratios
 /// says how often spells came; the best trial of each kind over the rounds is the one a spell
 /// slowed least, and the ratio of those bests says whether two writers slow each other.
@@ -365,7 +368,7 @@ fn paired_scaling(go: &[mpsc::Sender<Job>], done: &mpsc::Receiver<Done>, label: 
             let mut r = [0.0; 3];
             for step in 0..3 {
                 let x = (round + step) % 3;
-                let which: &[usize] = [&[0][..], &[1], &[0, 1]][x];
+                let which = TRIALS[x];
                 let secs = trial(go, done, which, Job::new(w, n)).0.as_secs_f64();
                 r[x] = (which.len() as u64 * n * BATCH as u64) as f64 / secs / 1e6;
             }
@@ -409,7 +412,7 @@ fn series(
     sizes: &[u64],
 ) {
     for (&w, &n) in works.iter().zip(sizes) {
-        for which in [&[0][..], &[1], &[0, 1]] {
+        for which in TRIALS {
             // `n` batches take ~100 ms alone.
             let slice = (n / 25).max(1);
             let job = Job {
