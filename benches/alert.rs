@@ -50,7 +50,7 @@ experiences:
 
 fn aggregator(c: &Catalog) -> Aggregator {
     let agg = Aggregator::new(
-        motstream::state::topology(c).expect("topology"),
+        motstream_server::state::topology(c).expect("topology"),
         WindowConfig::default(),
     )
     .expect("aggregator");

@@ -4,10 +4,10 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use motstream::now_ms;
 use motstream_benches::{airline_catalog, typical_event};
 use motstream_core::codec::encode;
 use motstream_core::{Classification, Decoder, Encoding, classify};
+use motstream_server::now_ms;
 use prost::Message;
 
 fn bench(c: &mut Criterion) {

@@ -26,14 +26,14 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use motstream::config::ServiceConfig;
-use motstream::now_ms;
-use motstream::produce::send_when_room;
-use motstream::state::AggregatorState;
 use motstream_benches::{bench_event, create_topic};
 use motstream_core::codec::{CONTENT_TYPE_HEADER, encode_into};
 use motstream_core::{Classification, Encoding, InteractionEvent, Limits};
 use motstream_ingest::{Health, IngestConfig, PartitionKey, Sink};
+use motstream_loadgen::produce::send_when_room;
+use motstream_server::config::ServiceConfig;
+use motstream_server::now_ms;
+use motstream_server::state::AggregatorState;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use serde::Serialize;
@@ -70,10 +70,10 @@ fn scraper(
     if !EXPORTER.load(Ordering::Relaxed) {
         return None;
     }
-    let exporter = motstream::exporter::Exporter::new(
-        motstream::exporter::recorder().expect("the Prometheus recorder"),
+    let exporter = motstream_server::exporter::Exporter::new(
+        motstream_server::exporter::recorder().expect("the Prometheus recorder"),
         Arc::clone(state),
-        Arc::new(motstream::alert_feed::AlertFeed::default()),
+        Arc::new(motstream_server::alert_feed::AlertFeed::default()),
         Arc::clone(health),
         Duration::from_secs(3 * 86_400),
     );

@@ -21,13 +21,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hdrhistogram::Histogram;
-use motstream::config::ServiceConfig;
-use motstream::produce::{self, Limit};
-use motstream::run::{BUILTIN_CATALOG, Service};
 use motstream_benches::create_topic;
 use motstream_core::{Catalog, Encoding};
+use motstream_loadgen::files::BUILTIN_CATALOG;
+use motstream_loadgen::produce::{self, Limit};
 use motstream_proto::v1 as pb;
 use motstream_proto::v1::mot_query_client::MotQueryClient;
+use motstream_server::Service;
+use motstream_server::config::ServiceConfig;
 use motstream_sim::{Scenario, SimConfig, Simulator};
 use tonic::transport::{Channel, Endpoint};
 

@@ -44,6 +44,14 @@ pub fn kafka_config(
     c
 }
 
+/// Parses a librdkafka property given as `KEY=VALUE` (the `--kafka-property` flags).
+pub fn parse_property(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("{s:?} is not KEY=VALUE"))
+}
+
 /// Headers added to every dead-letter message, beside the original ones.
 pub mod dlq_headers {
     /// The human reason, naming the field (`event.mot_id: missing`).

@@ -1,29 +1,12 @@
 //! `motstream catalog check FILE`: validate a catalog and summarise it.
 
 use std::fmt::Write as _;
-use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use motstream_core::Catalog;
 use serde_json::json;
 
 use crate::cli::{CatalogCheck, CatalogCmd};
-
-/// Reads and validates a catalog file. The error text is `file:line: field: message`, one
-/// problem per line.
-pub fn load(path: &Path) -> anyhow::Result<Catalog> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading catalog {}", path.display()))?;
-    Catalog::from_yaml(&text, &path.display().to_string()).map_err(|e| {
-        let n = e.problems.len();
-        anyhow::anyhow!(
-            "{e}\n{n} problem{} in {}",
-            if n == 1 { "" } else { "s" },
-            e.origin
-        )
-    })
-}
 
 fn pct(r: f64) -> String {
     let s = format!("{:.2}", r * 100.0);
@@ -107,7 +90,7 @@ pub fn summary(c: &Catalog) -> String {
             line(&r.each_ref().map(String::as_str));
         }
     }
-    out.push_str(&crate::alerting::catalog_notes(c));
+    out.push_str(&motstream_server::alerting::catalog_notes(c));
     out
 }
 
@@ -138,7 +121,7 @@ fn summary_json(c: &Catalog) -> serde_json::Value {
 /// `motstream catalog ...`.
 pub fn run(cmd: &CatalogCmd) -> anyhow::Result<ExitCode> {
     let CatalogCmd::Check(CatalogCheck { file, json }) = cmd;
-    let catalog = load(file)?;
+    let catalog = motstream_loadgen::files::load_catalog(file)?;
     let text = if *json {
         format!("{:#}\n", summary_json(&catalog))
     } else {

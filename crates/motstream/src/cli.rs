@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::ServiceArgs;
-use crate::embedded::DemoArgs;
-use crate::loadgen::LoadgenArgs;
 use crate::logging::LogFormat;
+use motstream_loadgen::loadgen::LoadgenArgs;
+use motstream_server::embedded::DemoSettings;
 
 /// motstream: every customer interaction as live operational truth.
 ///
@@ -57,16 +57,16 @@ pub enum Command {
     Config(ConfigCmd),
     /// Query MOTs from a running service over gRPC (`mot get bag-drop`, `mot top --by burn`).
     #[command(subcommand)]
-    Mot(crate::client::MotCmd),
+    Mot(motstream_client::MotCmd),
     /// Query experiences from a running service over gRPC.
     #[command(subcommand)]
-    Experience(crate::client::ExperienceCmd),
+    Experience(motstream_client::ExperienceCmd),
     /// A live table of MOT statuses from a running service (gRPC WatchMots).
-    Watch(crate::client::WatchArgs),
+    Watch(motstream_client::WatchArgs),
     /// Alert transitions from a running service; `--follow` keeps streaming new ones.
-    Alerts(crate::client::AlertsArgs),
+    Alerts(motstream_client::AlertsArgs),
     /// MOT ids seen in events but absent from the catalog.
-    Unidentified(crate::client::UnidentifiedArgs),
+    Unidentified(motstream_client::UnidentifiedArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -88,4 +88,33 @@ pub struct CatalogCheck {
 pub enum ConfigCmd {
     /// Print the effective configuration and where each value came from.
     Show(ServiceArgs),
+}
+
+/// Settings of the embedded default, beside the service's own.
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Simulated interactions per second.
+    #[arg(long, env = "MOTSTREAM_DEMO_RATE", default_value_t = 100.0)]
+    pub rate: f64,
+    /// Scenario file scripting incidents; default: the airline demo for the airline catalog.
+    #[arg(long, env = "MOTSTREAM_DEMO_SCENARIO")]
+    pub scenario: Option<PathBuf>,
+    /// Simulator seed: the same seed gives the same journeys.
+    #[arg(long, env = "MOTSTREAM_DEMO_SEED", default_value_t = 1)]
+    pub seed: u64,
+    /// Partitions of the embedded topic.
+    #[arg(long, env = "MOTSTREAM_DEMO_PARTITIONS", default_value_t = 8)]
+    pub partitions: i32,
+}
+
+impl DemoArgs {
+    /// The embedded default's settings.
+    pub fn settings(&self) -> DemoSettings {
+        DemoSettings {
+            rate: self.rate,
+            scenario: self.scenario.clone(),
+            seed: self.seed,
+            partitions: self.partitions,
+        }
+    }
 }

@@ -1,8 +1,7 @@
-//! Service configuration, from flags, `MOTSTREAM_*` environment variables and a TOML config
+//! Resolves the service configuration from flags, `MOTSTREAM_*` environment variables and a TOML config
 //! file, in that precedence, over the defaults defined here and nowhere else.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,6 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args};
+use motstream_server::config::{ServiceConfig, Source};
 use serde::Deserialize;
 
 use crate::cli::ConfigCmd;
@@ -18,14 +18,6 @@ use crate::cli::ConfigCmd;
 pub(crate) fn duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s)
         .map_err(|e| format!("{s:?} is not a duration such as 90s or 5m: {e}"))
-}
-
-/// Parses `KEY=VALUE`.
-pub fn property(s: &str) -> Result<(String, String), String> {
-    s.split_once('=')
-        .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
-        .filter(|(k, _)| !k.is_empty())
-        .ok_or_else(|| format!("{s:?} is not KEY=VALUE"))
 }
 
 /// Settings shared by every command that runs the pipeline. Each flag has an environment
@@ -90,10 +82,10 @@ pub struct ServiceArgs {
     pub exporter: Option<bool>,
     /// Extra librdkafka property (repeatable), e.g. `security.protocol=SASL_SSL`; overrides the
     /// config file's `[kafka]` table key by key.
-    #[arg(long = "kafka-property", env = "MOTSTREAM_KAFKA_PROPERTIES", value_delimiter = ',', value_parser = property)]
+    #[arg(long = "kafka-property", env = "MOTSTREAM_KAFKA_PROPERTIES", value_delimiter = ',', value_parser = motstream_ingest::parse_property)]
     pub kafka_properties: Vec<(String, String)>,
     #[command(flatten)]
-    pub alerts: crate::alerting::config::AlertArgs,
+    pub alerts: crate::alerts::AlertArgs,
 }
 
 /// The config file, as written. Unknown keys are errors, reported with their line.
@@ -120,63 +112,7 @@ struct FileConfig {
     #[serde(default)]
     kafka: BTreeMap<String, String>,
     #[serde(default)]
-    alerts: crate::alerting::config::AlertFile,
-}
-
-/// Where a setting's value came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    Flag,
-    Env,
-    File,
-    Default,
-}
-
-impl fmt::Display for Source {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Flag => "flag",
-            Self::Env => "env",
-            Self::File => "file",
-            Self::Default => "default",
-        })
-    }
-}
-
-/// The effective configuration.
-#[derive(Debug, Clone)]
-pub struct ServiceConfig {
-    /// `None`: run the embedded broker.
-    pub brokers: Option<String>,
-    pub group_id: String,
-    pub topics: Vec<String>,
-    pub dlq_topic: String,
-    /// `None`: the built-in airline catalog.
-    pub catalog: Option<PathBuf>,
-    pub retention: Duration,
-    pub lateness: Duration,
-    pub max_future_skew: Duration,
-    pub grpc_listen: SocketAddr,
-    /// gRPC watch streams allowed at once.
-    pub grpc_max_watchers: usize,
-    /// Messages buffered per gRPC watcher.
-    pub grpc_watch_buffer: usize,
-    /// TLS certificate and key for gRPC; both `None`: plaintext.
-    pub grpc_tls_cert: Option<PathBuf>,
-    pub grpc_tls_key: Option<PathBuf>,
-    /// Bearer token file for gRPC queries; `None`: no check.
-    pub grpc_token_file: Option<PathBuf>,
-    pub metrics_listen: SocketAddr,
-    /// De-duplication window by event id; `None`: off.
-    pub dedup_window: Option<Duration>,
-    /// Serve /metrics with per-MOT series, and keep the live counters they need.
-    pub exporter: bool,
-    /// librdkafka properties passed through verbatim.
-    pub kafka: BTreeMap<String, String>,
-    /// The alert engine's receivers and timing.
-    pub alerts: crate::alerting::config::AlertSettings,
-    /// Each setting's source, by key, for `config show` and start-up logs.
-    pub sources: BTreeMap<&'static str, Source>,
+    alerts: crate::alerts::AlertFile,
 }
 
 pub(crate) struct Resolver<'m> {
@@ -225,255 +161,130 @@ pub(crate) fn file_duration(
         .transpose()
 }
 
-impl ServiceConfig {
-    /// Every default, in one place.
-    pub fn defaults() -> Self {
-        Self {
-            brokers: None,
-            group_id: "motstream".into(),
-            topics: vec!["mot.interactions".into()],
-            dlq_topic: "mot.interactions.dlq".into(),
-            catalog: None,
-            retention: Duration::from_secs(3 * 86_400),
-            lateness: Duration::from_secs(300),
-            max_future_skew: Duration::from_secs(300),
-            grpc_listen: ([127, 0, 0, 1], 50051).into(),
-            grpc_max_watchers: 4096,
-            grpc_watch_buffer: 1024,
-            grpc_tls_cert: None,
-            grpc_tls_key: None,
-            grpc_token_file: None,
-            metrics_listen: ([127, 0, 0, 1], 9464).into(),
-            dedup_window: None,
-            exporter: true,
-            kafka: BTreeMap::new(),
-            alerts: Default::default(),
-            sources: BTreeMap::new(),
+/// Resolves the effective configuration. `matches` are the subcommand's own, so that each
+/// value's source (flag or environment) is known.
+pub fn resolve(args: &ServiceArgs, matches: &ArgMatches) -> anyhow::Result<ServiceConfig> {
+    let (file, path) = match &args.config {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("reading config file {}", p.display()))?;
+            // toml's message carries the line, column and key of the problem.
+            let f: FileConfig =
+                toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+            (f, p.clone())
         }
-    }
-
-    /// The defaults with `brokers` set: for benchmarks and tests that start parts in-process.
-    pub fn for_brokers(brokers: &str) -> Self {
-        Self {
-            brokers: Some(brokers.to_owned()),
-            ..Self::defaults()
-        }
-    }
-
-    /// Resolves the effective configuration. `matches` are the subcommand's own, so that each
-    /// value's source (flag or environment) is known.
-    pub fn resolve(args: &ServiceArgs, matches: &ArgMatches) -> anyhow::Result<Self> {
-        let (file, path) = match &args.config {
-            Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .with_context(|| format!("reading config file {}", p.display()))?;
-                // toml's message carries the line, column and key of the problem.
-                let f: FileConfig =
-                    toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
-                (f, p.clone())
-            }
-            None => (FileConfig::default(), PathBuf::new()),
-        };
-        let retention = file_duration(&path, "retention", file.retention)?;
-        let lateness = file_duration(&path, "lateness", file.lateness)?;
-        let skew = file_duration(&path, "max_future_skew", file.max_future_skew)?;
-        let dedup = file_duration(&path, "dedup_window", file.dedup_window)?;
-        let mut r = Resolver {
-            matches,
-            sources: BTreeMap::new(),
-        };
-        let brokers = r.pick_opt("brokers", args.brokers.clone(), file.brokers, None);
-        let catalog = r.pick_opt("catalog", args.catalog.clone(), file.catalog, None);
-        let mut kafka = file.kafka;
-        let kafka_source = if args.kafka_properties.is_empty() {
-            if kafka.is_empty() {
-                Source::Default
-            } else {
-                Source::File
-            }
-        } else if matches.value_source("kafka_properties") == Some(ValueSource::EnvVariable) {
-            Source::Env
+        None => (FileConfig::default(), PathBuf::new()),
+    };
+    let retention = file_duration(&path, "retention", file.retention)?;
+    let lateness = file_duration(&path, "lateness", file.lateness)?;
+    let skew = file_duration(&path, "max_future_skew", file.max_future_skew)?;
+    let dedup = file_duration(&path, "dedup_window", file.dedup_window)?;
+    let mut r = Resolver {
+        matches,
+        sources: BTreeMap::new(),
+    };
+    let brokers = r.pick_opt("brokers", args.brokers.clone(), file.brokers, None);
+    let catalog = r.pick_opt("catalog", args.catalog.clone(), file.catalog, None);
+    let mut kafka = file.kafka;
+    let kafka_source = if args.kafka_properties.is_empty() {
+        if kafka.is_empty() {
+            Source::Default
         } else {
-            Source::Flag
-        };
-        kafka.extend(args.kafka_properties.iter().cloned());
-        let alerts = crate::alerting::config::AlertSettings::resolve(
-            &args.alerts,
-            file.alerts,
-            &path,
-            &mut r,
-        )?;
-        let d = Self::defaults();
-        let mut cfg = Self {
-            brokers,
-            group_id: r.pick("group_id", args.group_id.clone(), file.group_id, d.group_id),
-            topics: r.pick("topics", args.topics.clone(), file.topics, d.topics),
-            dlq_topic: r.pick(
-                "dlq_topic",
-                args.dlq_topic.clone(),
-                file.dlq_topic,
-                d.dlq_topic,
-            ),
-            catalog,
-            retention: r.pick("retention", args.retention, retention, d.retention),
-            lateness: r.pick("lateness", args.lateness, lateness, d.lateness),
-            max_future_skew: r.pick(
-                "max_future_skew",
-                args.max_future_skew,
-                skew,
-                d.max_future_skew,
-            ),
-            grpc_listen: r.pick(
-                "grpc_listen",
-                args.grpc_listen,
-                file.grpc_listen,
-                d.grpc_listen,
-            ),
-            grpc_max_watchers: r.pick(
-                "grpc_max_watchers",
-                args.grpc_max_watchers,
-                file.grpc_max_watchers,
-                d.grpc_max_watchers,
-            ),
-            grpc_watch_buffer: r.pick(
-                "grpc_watch_buffer",
-                args.grpc_watch_buffer,
-                file.grpc_watch_buffer,
-                d.grpc_watch_buffer,
-            ),
-            grpc_tls_cert: r.pick_opt(
-                "grpc_tls_cert",
-                args.grpc_tls_cert.clone(),
-                file.grpc_tls_cert,
-                None,
-            ),
-            grpc_tls_key: r.pick_opt(
-                "grpc_tls_key",
-                args.grpc_tls_key.clone(),
-                file.grpc_tls_key,
-                None,
-            ),
-            grpc_token_file: r.pick_opt(
-                "grpc_token_file",
-                args.grpc_token_file.clone(),
-                file.grpc_token_file,
-                None,
-            ),
-            metrics_listen: r.pick(
-                "metrics_listen",
-                args.metrics_listen,
-                file.metrics_listen,
-                d.metrics_listen,
-            ),
-            dedup_window: r.pick_opt("dedup_window", args.dedup_window, dedup, d.dedup_window),
-            exporter: r.pick("exporter", args.exporter, file.exporter, d.exporter),
-            kafka,
-            alerts,
-            sources: BTreeMap::new(),
-        };
-        r.sources.insert("kafka_properties", kafka_source);
-        cfg.sources = r.sources;
-        if cfg.topics.iter().any(|t| t.trim().is_empty()) || cfg.topics.is_empty() {
-            anyhow::bail!("topics: must name at least one topic, none empty");
+            Source::File
         }
-        if cfg.grpc_max_watchers == 0 || cfg.grpc_watch_buffer == 0 {
-            anyhow::bail!("grpc_max_watchers, grpc_watch_buffer: must be at least 1");
-        }
-        if cfg.grpc_tls_cert.is_some() != cfg.grpc_tls_key.is_some() {
-            anyhow::bail!("grpc_tls_cert, grpc_tls_key: set both for TLS, or neither");
-        }
-        if cfg.topics.contains(&cfg.dlq_topic) {
-            anyhow::bail!(
-                "dlq_topic: {:?} is also a consumed topic; rejected events would loop",
-                cfg.dlq_topic
-            );
-        }
-        Ok(cfg)
-    }
-
-    /// `key = value  # source` lines, TOML-shaped, secrets in `kafka` properties masked.
-    pub fn render(&self) -> String {
-        let src = |k: &str| self.sources.get(k).copied().unwrap_or(Source::Default);
-        let mut out = String::new();
-        let mut line = |k: &'static str, v: String| {
-            out.push_str(&format!("{k} = {v}  # {}\n", src(k)).replace(",  # ", ", from "))
-        };
-        line(
-            "brokers",
-            self.brokers.as_ref().map_or_else(
-                || "\"\"  # unset: the embedded broker,".into(),
-                |b| format!("{b:?}"),
-            ),
-        );
-        line("group_id", format!("{:?}", self.group_id));
-        line("topics", format!("{:?}", self.topics));
-        line("dlq_topic", format!("{:?}", self.dlq_topic));
-        line(
-            "catalog",
-            self.catalog.as_ref().map_or_else(
-                || "\"\"  # unset: the built-in airline example,".into(),
-                |c| format!("{:?}", c.display().to_string()),
-            ),
-        );
-        line(
-            "retention",
-            format!(
-                "{:?}",
-                humantime::format_duration(self.retention).to_string()
-            ),
-        );
-        line(
-            "lateness",
-            format!(
-                "{:?}",
-                humantime::format_duration(self.lateness).to_string()
-            ),
-        );
-        line(
+    } else if matches.value_source("kafka_properties") == Some(ValueSource::EnvVariable) {
+        Source::Env
+    } else {
+        Source::Flag
+    };
+    kafka.extend(args.kafka_properties.iter().cloned());
+    let alerts = crate::alerts::resolve(&args.alerts, file.alerts, &path, &mut r)?;
+    let d = ServiceConfig::defaults();
+    let mut cfg = ServiceConfig {
+        brokers,
+        group_id: r.pick("group_id", args.group_id.clone(), file.group_id, d.group_id),
+        topics: r.pick("topics", args.topics.clone(), file.topics, d.topics),
+        dlq_topic: r.pick(
+            "dlq_topic",
+            args.dlq_topic.clone(),
+            file.dlq_topic,
+            d.dlq_topic,
+        ),
+        catalog,
+        retention: r.pick("retention", args.retention, retention, d.retention),
+        lateness: r.pick("lateness", args.lateness, lateness, d.lateness),
+        max_future_skew: r.pick(
             "max_future_skew",
-            format!(
-                "{:?}",
-                humantime::format_duration(self.max_future_skew).to_string()
-            ),
-        );
-        line("grpc_listen", format!("{:?}", self.grpc_listen.to_string()));
-        line("grpc_max_watchers", self.grpc_max_watchers.to_string());
-        line("grpc_watch_buffer", self.grpc_watch_buffer.to_string());
-        let path = |p: &Option<PathBuf>, unset: &str| {
-            p.as_ref().map_or_else(
-                || format!("\"\"  # unset: {unset},"),
-                |p| format!("{:?}", p.display().to_string()),
-            )
-        };
-        line("grpc_tls_cert", path(&self.grpc_tls_cert, "plaintext"));
-        line("grpc_tls_key", path(&self.grpc_tls_key, "plaintext"));
-        line(
+            args.max_future_skew,
+            skew,
+            d.max_future_skew,
+        ),
+        grpc_listen: r.pick(
+            "grpc_listen",
+            args.grpc_listen,
+            file.grpc_listen,
+            d.grpc_listen,
+        ),
+        grpc_max_watchers: r.pick(
+            "grpc_max_watchers",
+            args.grpc_max_watchers,
+            file.grpc_max_watchers,
+            d.grpc_max_watchers,
+        ),
+        grpc_watch_buffer: r.pick(
+            "grpc_watch_buffer",
+            args.grpc_watch_buffer,
+            file.grpc_watch_buffer,
+            d.grpc_watch_buffer,
+        ),
+        grpc_tls_cert: r.pick_opt(
+            "grpc_tls_cert",
+            args.grpc_tls_cert.clone(),
+            file.grpc_tls_cert,
+            None,
+        ),
+        grpc_tls_key: r.pick_opt(
+            "grpc_tls_key",
+            args.grpc_tls_key.clone(),
+            file.grpc_tls_key,
+            None,
+        ),
+        grpc_token_file: r.pick_opt(
             "grpc_token_file",
-            path(&self.grpc_token_file, "no token check"),
-        );
-        line(
+            args.grpc_token_file.clone(),
+            file.grpc_token_file,
+            None,
+        ),
+        metrics_listen: r.pick(
             "metrics_listen",
-            format!("{:?}", self.metrics_listen.to_string()),
-        );
-        line(
-            "dedup_window",
-            self.dedup_window.map_or_else(
-                || "\"\"  # unset: off,".into(),
-                |d| format!("{:?}", humantime::format_duration(d).to_string()),
-            ),
-        );
-        line("exporter", self.exporter.to_string());
-        out.push_str(&format!("[kafka]  # {}\n", src("kafka_properties")));
-        for (k, v) in &self.kafka {
-            let secret = ["password", "secret", "key"].iter().any(|s| k.contains(s));
-            out.push_str(&format!(
-                "{k:?} = {:?}\n",
-                if secret { "***" } else { v.as_str() }
-            ));
-        }
-        out.push_str(&self.alerts.render(src));
-        out
+            args.metrics_listen,
+            file.metrics_listen,
+            d.metrics_listen,
+        ),
+        dedup_window: r.pick_opt("dedup_window", args.dedup_window, dedup, d.dedup_window),
+        exporter: r.pick("exporter", args.exporter, file.exporter, d.exporter),
+        kafka,
+        alerts,
+        sources: BTreeMap::new(),
+    };
+    r.sources.insert("kafka_properties", kafka_source);
+    cfg.sources = r.sources;
+    if cfg.topics.iter().any(|t| t.trim().is_empty()) || cfg.topics.is_empty() {
+        anyhow::bail!("topics: must name at least one topic, none empty");
     }
+    if cfg.grpc_max_watchers == 0 || cfg.grpc_watch_buffer == 0 {
+        anyhow::bail!("grpc_max_watchers, grpc_watch_buffer: must be at least 1");
+    }
+    if cfg.grpc_tls_cert.is_some() != cfg.grpc_tls_key.is_some() {
+        anyhow::bail!("grpc_tls_cert, grpc_tls_key: set both for TLS, or neither");
+    }
+    if cfg.topics.contains(&cfg.dlq_topic) {
+        anyhow::bail!(
+            "dlq_topic: {:?} is also a consumed topic; rejected events would loop",
+            cfg.dlq_topic
+        );
+    }
+    Ok(cfg)
 }
 
 /// `motstream config show`.
@@ -483,7 +294,7 @@ pub fn show(cmd: &ConfigCmd, matches: &ArgMatches) -> anyhow::Result<ExitCode> {
         .subcommand_matches("config")
         .and_then(|m| m.subcommand_matches("show"))
         .context("argument matches for `config show`")?;
-    let cfg = ServiceConfig::resolve(args, leaf)?;
+    let cfg = resolve(args, leaf)?;
     #[allow(clippy::print_stdout)]
     {
         print!("{}", cfg.render());

@@ -1,25 +1,10 @@
-//! The motstream service and command-line tool: everything with I/O (files, Kafka, servers)
-//! lives here or in the crates it wires together; the domain logic does not.
+//! The `motstream` command line: flags, environment and config file resolved into the
+//! settings each subcommand's crate runs with. No service logic here: the service is
+//! `motstream-server`, the query client `motstream-client`, the load generator
+//! `motstream-loadgen`.
 
-pub mod alert_feed;
-pub mod alerting;
+pub mod alerts;
 pub mod catalog_cmd;
 pub mod cli;
-pub mod client;
 pub mod config;
-pub mod embedded;
-pub mod exporter;
-pub mod grpc;
-pub mod http;
-pub mod loadgen;
 pub mod logging;
-pub mod produce;
-pub mod run;
-pub mod state;
-
-/// Wall-clock milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}

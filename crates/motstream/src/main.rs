@@ -22,14 +22,14 @@ fn run(
     let leaf = matches
         .subcommand_matches("run")
         .ok_or_else(|| anyhow::anyhow!("argument matches for `run`"))?;
-    let cfg = motstream::config::ServiceConfig::resolve(args, leaf)?;
-    motstream::run::run(&cfg)?;
+    let cfg = motstream::config::resolve(args, leaf)?;
+    motstream_server::run(&cfg)?;
     Ok(ExitCode::SUCCESS)
 }
 
 fn embedded(cli: &Cli, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
-    let cfg = motstream::config::ServiceConfig::resolve(&cli.service, matches)?;
-    motstream::embedded::run(cfg, &cli.demo)?;
+    let cfg = motstream::config::resolve(&cli.service, matches)?;
+    motstream_server::embedded::run(cfg, &cli.demo.settings())?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -45,12 +45,14 @@ fn main() -> ExitCode {
         Some(Command::Catalog(c)) => motstream::catalog_cmd::run(c),
         Some(Command::Config(c)) => motstream::config::show(c, &matches),
         Some(Command::Run(args)) => run(args, &matches),
-        Some(Command::Loadgen(args)) => motstream::loadgen::run(args).map(|()| ExitCode::SUCCESS),
-        Some(Command::Mot(c)) => motstream::client::mot(c),
-        Some(Command::Experience(c)) => motstream::client::experience(c),
-        Some(Command::Watch(a)) => motstream::client::watch(a),
-        Some(Command::Alerts(a)) => motstream::client::alerts(a),
-        Some(Command::Unidentified(a)) => motstream::client::unidentified(a),
+        Some(Command::Loadgen(args)) => {
+            motstream_loadgen::loadgen::run(args).map(|()| ExitCode::SUCCESS)
+        }
+        Some(Command::Mot(c)) => motstream_client::mot(c),
+        Some(Command::Experience(c)) => motstream_client::experience(c),
+        Some(Command::Watch(a)) => motstream_client::watch(a),
+        Some(Command::Alerts(a)) => motstream_client::alerts(a),
+        Some(Command::Unidentified(a)) => motstream_client::unidentified(a),
     };
     match result {
         Ok(code) => code,

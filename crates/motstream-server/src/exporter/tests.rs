@@ -11,7 +11,7 @@ use motstream_ingest::{Health, PartitionKey, Sink};
 use super::Exporter;
 use crate::alert_feed::{AlertFeed, AlertState, AlertTransition};
 use crate::config::ServiceConfig;
-use crate::run::load_catalog;
+use crate::service::load_catalog;
 use crate::state::AggregatorState;
 
 const NOW: i64 = 1_700_000_000_000;

@@ -1,4 +1,4 @@
-//! `motstream run`: the service. Loads the catalog, builds the aggregator, starts ingest on
+//! The service: `Service::start` and `run` (what `motstream run` runs). Loads the catalog, builds the aggregator, starts ingest on
 //! its own thread and the HTTP server, and stops all of it cleanly on SIGINT or SIGTERM.
 
 use std::net::SocketAddr;
@@ -16,21 +16,9 @@ use crate::alert_feed::AlertFeed;
 use crate::config::ServiceConfig;
 use crate::state::AggregatorState;
 
-/// The airline example, built in so that the service runs without a catalog file.
-pub const BUILTIN_CATALOG: &str = include_str!("../../../deploy/catalog/airline.yaml");
-
 /// Loads the configured catalog, or the built-in one.
 pub fn load_catalog(cfg: &ServiceConfig) -> anyhow::Result<Catalog> {
-    load_catalog_or_builtin(cfg.catalog.as_deref())
-}
-
-/// Loads the catalog at `path`, or the built-in one.
-pub fn load_catalog_or_builtin(path: Option<&std::path::Path>) -> anyhow::Result<Catalog> {
-    match path {
-        Some(path) => crate::catalog_cmd::load(path),
-        None => Catalog::from_yaml(BUILTIN_CATALOG, "built-in airline catalog")
-            .map_err(|e| anyhow::anyhow!("{e}")),
-    }
+    motstream_loadgen::files::load_catalog_or_builtin(cfg.catalog.as_deref())
 }
 
 /// A running service, for `run` and for tests that start it in-process.

@@ -13,51 +13,32 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use anyhow::Context;
-use clap::Args;
 use motstream_core::Encoding;
-use motstream_sim::{Scenario, SimConfig, Simulator};
+use motstream_sim::{SimConfig, Simulator};
 use rdkafka::mocking::MockCluster;
 use tracing::info;
 
 use crate::config::ServiceConfig;
-use crate::produce::{self, Limit};
-use crate::run::{Service, load_catalog, signal};
+use crate::service::{Service, load_catalog, signal};
+use motstream_loadgen::files::load_scenario;
+use motstream_loadgen::produce::{self, Limit};
 
-/// Settings of the embedded default, beside the service's own.
-#[derive(Debug, Clone, Args)]
-pub struct DemoArgs {
+/// Settings of the embedded default, beside the service's own (the binary's `DemoArgs`
+/// document each one and give the defaults).
+#[derive(Debug, Clone)]
+pub struct DemoSettings {
     /// Simulated interactions per second.
-    #[arg(long, env = "MOTSTREAM_DEMO_RATE", default_value_t = 100.0)]
     pub rate: f64,
-    /// Scenario file scripting incidents; default: the airline demo for the airline catalog.
-    #[arg(long, env = "MOTSTREAM_DEMO_SCENARIO")]
+    /// Scenario file scripting incidents; `None`: the catalog's default scenario.
     pub scenario: Option<PathBuf>,
     /// Simulator seed: the same seed gives the same journeys.
-    #[arg(long, env = "MOTSTREAM_DEMO_SEED", default_value_t = 1)]
     pub seed: u64,
     /// Partitions of the embedded topic.
-    #[arg(long, env = "MOTSTREAM_DEMO_PARTITIONS", default_value_t = 8)]
     pub partitions: i32,
 }
 
-/// Loads a scenario file against the catalog, or the catalog's default scenario.
-pub fn load_scenario(
-    path: Option<&PathBuf>,
-    catalog: &motstream_core::Catalog,
-) -> anyhow::Result<Scenario> {
-    match path {
-        Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .with_context(|| format!("reading scenario {}", p.display()))?;
-            Scenario::from_yaml(&text, &p.display().to_string(), catalog)
-                .map_err(|e| anyhow::anyhow!("{e}"))
-        }
-        None => Ok(Scenario::default_for(catalog)),
-    }
-}
-
 /// Runs the embedded default until SIGINT or SIGTERM.
-pub fn run(mut cfg: ServiceConfig, demo: &DemoArgs) -> anyhow::Result<()> {
+pub fn run(mut cfg: ServiceConfig, demo: &DemoSettings) -> anyhow::Result<()> {
     if cfg.brokers.is_some() {
         anyhow::bail!(
             "brokers: the no-argument default runs its own broker. To consume from your Kafka use \

@@ -17,7 +17,8 @@ use crate::config::ServiceConfig;
 use crate::state::AggregatorState;
 
 fn service(alerts: &Arc<AlertFeed>) -> (QueryService, tokio::sync::watch::Sender<bool>) {
-    let catalog = Catalog::from_yaml(crate::run::BUILTIN_CATALOG, "airline").expect("catalog");
+    let catalog =
+        Catalog::from_yaml(motstream_loadgen::files::BUILTIN_CATALOG, "airline").expect("catalog");
     let state = AggregatorState::new(Arc::new(catalog), &ServiceConfig::defaults()).expect("state");
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let q = QueryService::new(Arc::new(state), Arc::clone(alerts), 8, 16, stopping);

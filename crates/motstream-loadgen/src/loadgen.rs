@@ -50,7 +50,7 @@ pub struct LoadgenArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Extra librdkafka producer property (repeatable).
-    #[arg(long = "kafka-property", value_parser = crate::config::property)]
+    #[arg(long = "kafka-property", value_parser = motstream_ingest::parse_property)]
     pub kafka_properties: Vec<(String, String)>,
 }
 
@@ -66,11 +66,11 @@ fn progress(line: &str, tty: bool) {
 /// Produces until the duration or count, then waits for every acknowledgement. Fails if any
 /// event could not be delivered.
 pub fn run(args: &LoadgenArgs) -> anyhow::Result<()> {
-    let catalog = Arc::new(crate::run::load_catalog_or_builtin(
+    let catalog = Arc::new(crate::files::load_catalog_or_builtin(
         args.catalog.as_deref(),
     )?);
     let scenario = match &args.scenario {
-        Some(_) => crate::embedded::load_scenario(args.scenario.as_ref(), &catalog)?,
+        Some(_) => crate::files::load_scenario(args.scenario.as_ref(), &catalog)?,
         None => motstream_sim::Scenario::none(),
     };
     let cfg = SimConfig {

@@ -249,7 +249,7 @@ mod tests {
     #[test]
     fn the_tick_closes_journeys_that_went_idle() {
         let cfg = ServiceConfig::defaults();
-        let catalog = Arc::new(crate::run::load_catalog(&cfg).expect("built-in catalog"));
+        let catalog = Arc::new(crate::service::load_catalog(&cfg).expect("built-in catalog"));
         let state = AggregatorState::new(catalog, &cfg).expect("aggregator");
         let topo = state.agg.topology();
         let sco = topo.experience(ExpIdx(0)).expect("an experience").sco;

@@ -414,7 +414,7 @@ pub fn alerts(a: &AlertsArgs) -> anyhow::Result<ExitCode> {
             loop {
                 let next = tokio::select! {
                     m = stream.message() => m.map_err(status)?,
-                    () = crate::run::signal() => None,
+                    () = crate::signal() => None,
                 };
                 let Some(t) = next else { break };
                 match a.conn.output {
@@ -430,4 +430,16 @@ pub fn alerts(a: &AlertsArgs) -> anyhow::Result<ExitCode> {
 /// `motstream watch`.
 pub fn watch(a: &WatchArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(watch::run(a))
+}
+
+/// Resolves on SIGINT: a streaming command stops cleanly.
+async fn signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Wall-clock milliseconds since the Unix epoch.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

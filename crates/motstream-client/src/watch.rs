@@ -41,7 +41,7 @@ pub async fn run(a: &WatchArgs) -> anyhow::Result<ExitCode> {
     let stop = async {
         match until {
             Some(t) => tokio::time::sleep_until(t).await,
-            None => crate::run::signal().await,
+            None => crate::signal().await,
         }
     };
     tokio::pin!(stop);
