@@ -101,7 +101,7 @@ impl InteractionEvent<'_> {
 /// The fields as they arrive, before validation: what both decoders produce. `None` and empty
 /// mean absent.
 #[derive(Debug, Default)]
-pub(crate) struct RawEvent<'a> {
+pub struct RawEvent<'a> {
     pub event_id: Option<Cow<'a, str>>,
     pub mot_id: Option<Cow<'a, str>>,
     pub experience_id: Option<Cow<'a, str>>,

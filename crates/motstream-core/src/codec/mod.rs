@@ -14,7 +14,7 @@ use crate::event::{InteractionEvent, RawEvent};
 use crate::limits::Limits;
 
 pub use json::{encode_json, encode_json_into};
-pub use proto::{encode_proto, encode_proto_into, to_proto};
+pub use proto::{encode_proto, encode_proto_into};
 
 /// The name of the Kafka header that says how the payload is encoded.
 pub const CONTENT_TYPE_HEADER: &str = "content-type";
@@ -149,3 +149,18 @@ pub fn encode_into(event: &InteractionEvent<'_>, encoding: Encoding, out: &mut V
 
 #[cfg(test)]
 mod tests;
+
+/// The protobuf reader's raw view, before validation: for the tests that hold the hand-written
+/// reader to prost's (in motstream-proto, so that this crate need not depend on it).
+#[doc(hidden)]
+pub mod wire {
+    pub use super::proto::{OUTCOME_FAILURE, OUTCOME_SUCCESS};
+    use crate::error::EventError;
+    pub use crate::event::RawEvent;
+
+    /// Reads the wire format into a [`RawEvent`], as ingest's decoder does before validating.
+    pub fn decode_protobuf(payload: &[u8]) -> Result<RawEvent<'_>, EventError> {
+        let mut raw = RawEvent::default();
+        super::proto::decode(payload, &mut raw).map(|()| raw)
+    }
+}

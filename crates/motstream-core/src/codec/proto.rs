@@ -5,8 +5,6 @@
 
 use std::borrow::Cow;
 
-use motstream_proto::v1 as pb;
-
 use crate::error::EventError;
 use crate::event::{InteractionEvent, Outcome, RawEvent};
 
@@ -24,6 +22,10 @@ mod field {
     pub const PRODUCER_ID: u32 = 10;
     pub const ATTRIBUTES: u32 = 11;
 }
+
+/// `motstream.v1.Outcome`'s numbers (held to the generated enum by motstream-proto's tests).
+pub const OUTCOME_SUCCESS: i32 = 1;
+pub const OUTCOME_FAILURE: i32 = 2;
 
 const VARINT: u32 = 0;
 const FIXED64: u32 = 1;
@@ -244,36 +246,11 @@ fn read<'a>(payload: &'a [u8], out: &mut RawEvent<'a>) -> Result<(), Wire> {
     }
     out.outcome = match outcome {
         0 => None,
-        1 => Some(Outcome::Success),
-        2 => Some(Outcome::Failure),
+        OUTCOME_SUCCESS => Some(Outcome::Success),
+        OUTCOME_FAILURE => Some(Outcome::Failure),
         other => return Err(Wire::Outcome(other)),
     };
     Ok(())
-}
-
-/// The generated message for an event.
-pub fn to_proto(e: &InteractionEvent<'_>) -> pb::InteractionEvent {
-    let s = |c: &Option<Cow<'_, str>>| c.as_deref().unwrap_or_default().to_owned();
-    pb::InteractionEvent {
-        event_id: s(&e.event_id),
-        mot_id: e.mot_id.to_string(),
-        experience_id: s(&e.experience_id),
-        journey_id: s(&e.journey_id),
-        event_time_ms: e.event_time_ms,
-        outcome: match e.outcome {
-            Outcome::Success => pb::Outcome::Success,
-            Outcome::Failure => pb::Outcome::Failure,
-        } as i32,
-        failure_reason: s(&e.failure_reason),
-        channel: s(&e.channel),
-        duration_ms: e.duration_ms.map(i64::from),
-        producer_id: s(&e.producer_id),
-        attributes: e
-            .attributes
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-    }
 }
 
 /// Encodes an event as protobuf.
@@ -284,8 +261,8 @@ pub fn encode_proto(e: &InteractionEvent<'_>) -> Vec<u8> {
 }
 
 /// Appends the event's protobuf encoding to `out`: the bytes prost writes for
-/// [`to_proto`]`(e)`, with attributes in the event's order (prost's map has none). Written
-/// straight from the borrowed event, because `to_proto` copies every string into a new
+/// the generated `InteractionEvent` message of `e`, with attributes in the event's order (prost's map has none). Written
+/// straight from the borrowed event, because building the generated message copies every string into a new
 /// allocation and the load generators encode every event they send.
 pub fn encode_proto_into(e: &InteractionEvent<'_>, out: &mut Vec<u8>) {
     fn varint(out: &mut Vec<u8>, mut v: u64) {
@@ -329,9 +306,9 @@ pub fn encode_proto_into(e: &InteractionEvent<'_>, out: &mut Vec<u8>) {
         varint(out, e.event_time_ms as u64);
     }
     let outcome = match e.outcome {
-        Outcome::Success => pb::Outcome::Success,
-        Outcome::Failure => pb::Outcome::Failure,
-    } as i32;
+        Outcome::Success => OUTCOME_SUCCESS,
+        Outcome::Failure => OUTCOME_FAILURE,
+    };
     if outcome != 0 {
         key(out, field::OUTCOME, VARINT);
         varint(out, i64::from(outcome) as u64);

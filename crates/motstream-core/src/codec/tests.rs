@@ -258,16 +258,6 @@ fn invalid_utf8_is_named_for_json_and_protobuf() {
 }
 
 #[test]
-fn protobuf_garbage_and_unknown_enum_values_are_rejected() {
-    let err = decode_err(&[0x12, 0x7f, b'a'], Some("application/x-protobuf"));
-    assert_eq!(err.reason(), "not_protobuf", "{err}");
-    let mut e = to_proto(&sample());
-    e.outcome = 7;
-    let err = decode_err(&prost::Message::encode_to_vec(&e), None);
-    assert_eq!(err, EventError::UnknownOutcome("7".into()));
-}
-
-#[test]
 fn oversize_payload_is_rejected_before_parsing() {
     let big = vec![b' '; 70_000];
     assert_eq!(decode_err(&big, None).reason(), "payload_too_large");
@@ -309,111 +299,7 @@ prop_compose! {
     }
 }
 
-/// What prost makes of the bytes, in the hand decoder's terms.
-fn via_prost(bytes: &[u8]) -> Option<motstream_proto::v1::InteractionEvent> {
-    <motstream_proto::v1::InteractionEvent as prost::Message>::decode(bytes).ok()
-}
-
-fn via_hand(bytes: &[u8]) -> Result<crate::event::RawEvent<'_>, EventError> {
-    let mut raw = crate::event::RawEvent::default();
-    super::proto::decode(bytes, &mut raw).map(|()| raw)
-}
-
-fn agree(bytes: &[u8]) -> Result<(), TestCaseError> {
-    let s = |c: &Option<Cow<'_, str>>| c.as_deref().unwrap_or_default().to_owned();
-    match (via_prost(bytes), via_hand(bytes)) {
-        (None, Err(_)) => {}
-        (Some(p), Err(EventError::UnknownOutcome(v))) => prop_assert_eq!(v, p.outcome.to_string()),
-        (Some(p), Ok(h)) => {
-            prop_assert_eq!(s(&h.event_id), p.event_id);
-            prop_assert_eq!(s(&h.mot_id), p.mot_id);
-            prop_assert_eq!(s(&h.experience_id), p.experience_id);
-            prop_assert_eq!(s(&h.journey_id), p.journey_id);
-            prop_assert_eq!(h.event_time_ms.unwrap_or_default(), p.event_time_ms);
-            prop_assert_eq!(s(&h.failure_reason), p.failure_reason);
-            prop_assert_eq!(s(&h.channel), p.channel);
-            prop_assert_eq!(h.duration_ms, p.duration_ms);
-            prop_assert_eq!(s(&h.producer_id), p.producer_id);
-            let outcome = match h.outcome {
-                None => 0,
-                Some(Outcome::Success) => 1,
-                Some(Outcome::Failure) => 2,
-            };
-            prop_assert_eq!(outcome, p.outcome);
-            let mut attrs: Vec<(String, String)> = h
-                .attributes
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
-            attrs.sort();
-            let mut want: Vec<(String, String)> = p.attributes.into_iter().collect();
-            want.sort();
-            prop_assert_eq!(attrs, want);
-        }
-        (p, h) => prop_assert!(
-            false,
-            "prost {:?} but hand decoder {:?}",
-            p,
-            h.map(|_| "ok")
-        ),
-    }
-    Ok(())
-}
-
-prop_compose! {
-    fn arb_wire()(
-        strings in proptest::collection::vec(("[a-z0-9]{0,6}", 1u32..12), 0..8),
-        ints in proptest::collection::vec((any::<i64>(), prop_oneof![Just(5u32), Just(6), Just(9)]), 0..4),
-        attrs in proptest::collection::vec(("[a-z]{0,3}", "[a-z]{0,3}"), 0..4),
-        unknown in proptest::collection::vec((12u32..40, any::<u64>()), 0..3),
-    ) -> Vec<u8> {
-        use prost::encoding::{encode_key, encode_varint, WireType};
-        let mut b = Vec::new();
-        for (s, n) in strings {
-            if matches!(n, 5 | 6 | 9 | 11) { continue; }
-            encode_key(n, WireType::LengthDelimited, &mut b);
-            encode_varint(s.len() as u64, &mut b);
-            b.extend_from_slice(s.as_bytes());
-        }
-        for (v, n) in ints {
-            encode_key(n, WireType::Varint, &mut b);
-            encode_varint(v as u64, &mut b);
-        }
-        for (k, v) in attrs {
-            let mut e = Vec::new();
-            prost::encoding::string::encode(1, &k, &mut e);
-            prost::encoding::string::encode(2, &v, &mut e);
-            encode_key(11, WireType::LengthDelimited, &mut b);
-            encode_varint(e.len() as u64, &mut b);
-            b.extend(e);
-        }
-        for (n, v) in unknown {
-            encode_key(n, WireType::Varint, &mut b);
-            encode_varint(v, &mut b);
-        }
-        b
-    }
-}
-
-#[test]
-fn a_field_key_wider_than_32_bits_is_malformed_as_prost_says() {
-    // Field 9, wire type 1, spelled as a 5-byte varint whose value exceeds u32::MAX; then the
-    // fixed64 it announces. Found by the arbitrary-bytes property below.
-    let bytes = [201, 128, 128, 128, 16, 0, 0, 0, 0, 0, 0, 0, 0];
-    assert!(via_prost(&bytes).is_none());
-    assert!(via_hand(&bytes).is_err());
-}
-
 proptest! {
-    #[test]
-    fn hand_protobuf_reader_agrees_with_prost_on_wellformed_messages(bytes in arb_wire()) {
-        agree(&bytes)?;
-    }
-
-    #[test]
-    fn hand_protobuf_reader_agrees_with_prost_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
-        agree(&bytes)?;
-    }
 
     #[test]
     fn arbitrary_bytes_never_panic_either_decoder(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
@@ -438,26 +324,4 @@ proptest! {
         prop_assert_eq!(&p, &e);
     }
 
-    #[test]
-    fn hand_protobuf_encoder_writes_what_prost_writes(
-        mut e in arb_event(),
-        t in prop_oneof![Just(0i64), Just(-1i64), any::<i64>()],
-        d in prop_oneof![Just(None), Just(Some(0u32)), proptest::option::of(any::<u32>())],
-    ) {
-        // The edges the decoding strategy rarely draws: zero, negative and huge numbers.
-        e.event_time_ms = t;
-        e.duration_ms = d;
-        let mine = encode_proto(&e);
-        let reference = to_proto(&e);
-        // prost writes its map in hash order: bytes compare only with one attribute or none.
-        if e.attributes.len() <= 1 {
-            prop_assert_eq!(&mine, &prost::Message::encode_to_vec(&reference));
-        }
-        prop_assert_eq!(via_prost(&mine), Some(reference));
-        for enc in [Encoding::Protobuf, Encoding::Json] {
-            let mut appended = b"prefix".to_vec();
-            encode_into(&e, enc, &mut appended);
-            prop_assert_eq!(&appended[6..], &encode(&e, enc)[..]);
-        }
-    }
 }
