@@ -29,7 +29,7 @@ use hdrhistogram::Histogram;
 use motstream_benches::{bench_event, create_topic};
 use motstream_core::codec::{CONTENT_TYPE_HEADER, encode_into};
 use motstream_core::{Classification, Encoding, InteractionEvent, Limits};
-use motstream_ingest::{Health, IngestConfig, PartitionKey, Sink};
+use motstream_ingest::{Apply, Health, IngestConfig, PartitionKey, Sink};
 use motstream_loadgen::produce::send_when_room;
 use motstream_server::config::ServiceConfig;
 use motstream_server::now_ms;
@@ -117,15 +117,38 @@ impl Sink for Measured {
     fn tick(&self, now: i64) {
         self.inner.tick(now);
     }
-    fn apply(&self, p: PartitionKey, e: &InteractionEvent<'_>, c: Classification, now: i64) {
-        self.inner.apply(p, e, c, now);
-        let lag = (now_ms() - e.event_time_ms).max(0) as u64;
-        // Called from the one ingest thread: the lock is never contended.
-        if let Ok(mut h) = self.freshness_ms.lock() {
-            let _ = h.record(lag);
-        }
+    fn apply_batch(&self, p: PartitionKey, now: i64, events: &mut dyn FnMut(&mut dyn Apply)) {
+        // Called from the one ingest thread: the lock is never contended; taken once per run.
+        let Ok(mut freshness) = self.freshness_ms.lock() else {
+            return;
+        };
+        let mut applied = 0;
+        self.inner.apply_batch(p, now, &mut |inner| {
+            let mut timed = Timed {
+                inner,
+                freshness: &mut freshness,
+                applied: &mut applied,
+            };
+            events(&mut timed);
+        });
         // Relaxed: a statistic read by the reporting thread; no other memory depends on it.
-        self.applied.fetch_add(1, Ordering::Relaxed);
+        self.applied.fetch_add(applied, Ordering::Relaxed);
+    }
+}
+
+/// Records each applied event's freshness (wall clock minus event time) on its way through.
+struct Timed<'a> {
+    inner: &'a mut dyn Apply,
+    freshness: &'a mut Histogram<u64>,
+    applied: &'a mut u64,
+}
+
+impl Apply for Timed<'_> {
+    fn apply(&mut self, e: &InteractionEvent<'_>, c: Classification) {
+        self.inner.apply(e, c);
+        let lag = (now_ms() - e.event_time_ms).max(0) as u64;
+        let _ = self.freshness.record(lag);
+        *self.applied += 1;
     }
 }
 

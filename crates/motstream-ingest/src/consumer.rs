@@ -23,7 +23,7 @@ use crate::health::Health;
 use crate::kafka_config;
 use crate::metrics as m;
 use crate::partition::PartState;
-use crate::sink::{PartitionKey, Sink};
+use crate::sink::{Apply, PartitionKey, Sink};
 
 /// What ingest needs to know.
 #[derive(Debug, Clone)]
@@ -98,24 +98,55 @@ struct Loop<'c> {
 }
 
 impl Loop<'_> {
-    fn handle(
+    /// Applies the polled messages, grouped by partition in each partition's offset order, so
+    /// that the sink takes each partition's state once per batch rather than once per event.
+    /// `order` is a buffer reused across batches.
+    fn apply_all(
         &self,
         parts: &mut Parts,
-        msg: &BorrowedMessage<'_>,
+        batch: &[BorrowedMessage<'_>],
+        order: &mut Vec<(PartitionKey, u32)>,
         now: i64,
         tally: &mut Tally,
         failed: &mut Vec<(PartitionKey, i64, String)>,
     ) {
-        let Some(key) = self.ctx.key_of(msg) else {
-            return;
-        };
-        // Revoked since it was fetched, or paused: it will be read again from its offset.
-        let Some(st) = parts.get_mut(&key) else {
-            return;
-        };
-        if st.paused_until.is_some() {
-            return;
+        order.clear();
+        order.extend(
+            batch
+                .iter()
+                .enumerate()
+                .filter_map(|(i, m)| Some((self.ctx.key_of(m)?, u32::try_from(i).ok()?))),
+        );
+        // Stable: a partition's messages keep their (offset) order.
+        order.sort_by_key(|&(key, _)| key);
+        for run in order.chunk_by(|a, b| a.0 == b.0) {
+            let key = run[0].0;
+            // Revoked since it was fetched, or paused: it will be read again from its offset.
+            let Some(st) = parts.get_mut(&key) else {
+                continue;
+            };
+            if st.paused_until.is_some() {
+                continue;
+            }
+            self.ctx.sink.apply_batch(key, now, &mut |sink| {
+                for &(_, i) in run {
+                    self.handle(st, key, &batch[i as usize], now, tally, failed, sink);
+                }
+            });
         }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn handle(
+        &self,
+        st: &mut PartState,
+        key: PartitionKey,
+        msg: &BorrowedMessage<'_>,
+        now: i64,
+        tally: &mut Tally,
+        failed: &mut Vec<(PartitionKey, i64, String)>,
+        sink: &mut dyn Apply,
+    ) {
         let offset = msg.offset();
         if offset < st.next_apply {
             // Read again after a seek back: applied already. Only a dead-letter write that
@@ -132,7 +163,7 @@ impl Loop<'_> {
         let replay = offset < st.replay_until;
         match self.decode(msg, now) {
             Ok((event, _)) if Self::duplicate(st, &event) => tally.duplicates += 1,
-            Ok((event, class)) => self.ctx.sink.apply(key, &event, class, now),
+            Ok((event, class)) => sink.apply(&event, class),
             // Rejects below the committed offset went to the dead-letter topic before.
             Err(err) if !replay => {
                 *tally.rejects.entry(err.reason()).or_default() += 1;
@@ -434,6 +465,7 @@ pub fn run(
         decoder: Decoder::new(cfg.limits),
     };
     let mut batch: Vec<BorrowedMessage<'_>> = Vec::with_capacity(cfg.batch_max.max(1));
+    let mut order = Vec::with_capacity(batch.capacity());
     let mut sent: HashMap<PartitionKey, i64> = HashMap::new();
     let mut last_tick = Instant::now();
     let mut last_progress = Instant::now();
@@ -462,9 +494,7 @@ pub fn run(
         let mut tally = Tally::default();
         let commit = {
             let mut parts = ctx.parts();
-            for msg in &batch {
-                lp.handle(&mut parts, msg, now, &mut tally, &mut failed);
-            }
+            lp.apply_all(&mut parts, &batch, &mut order, now, &mut tally, &mut failed);
             failed.extend(settle_acks(&mut parts, ctx.dlq.drain()));
             for (key, offset, error) in failed.drain(..) {
                 lp.pause_for_dlq(&mut parts, key, offset, &error);

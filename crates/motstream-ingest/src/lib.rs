@@ -24,7 +24,7 @@ mod sink;
 pub use consumer::{IngestConfig, IngestError, run};
 pub use health::{Health, HealthReport, PartitionReport};
 pub use metrics::register as register_metrics;
-pub use sink::{PartitionKey, Sink};
+pub use sink::{Apply, PartitionKey, Sink};
 
 /// A librdkafka configuration for `brokers`: motstream's own settings for this client first,
 /// then the user's `extra` properties, which override them.

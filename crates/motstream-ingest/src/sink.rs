@@ -18,15 +18,28 @@ pub trait Sink: Send + Sync + 'static {
     fn live(&self, part: PartitionKey);
     /// The partition was revoked or lost: drop its state.
     fn revoked(&self, part: PartitionKey);
-    /// Applies one valid, classified event. `now_ms` is the ingest clock.
+    /// Applies a run of one partition's valid, classified events, in offset order: `events`
+    /// is called once and hands each event to the [`Apply`] it is given. Ingest calls this
+    /// once per partition per polled batch, so that the sink takes its per-partition state
+    /// (and any lock on it) once per run, not once per event. `now_ms` is the ingest clock.
+    fn apply_batch(&self, part: PartitionKey, now_ms: i64, events: &mut dyn FnMut(&mut dyn Apply));
+    /// Applies one valid, classified event: a run of one (tests and tools).
     fn apply(
         &self,
         part: PartitionKey,
         event: &InteractionEvent<'_>,
         class: Classification,
         now_ms: i64,
-    );
+    ) {
+        self.apply_batch(part, now_ms, &mut |a| a.apply(event, class));
+    }
     /// Called about once a second from the ingest loop, with or without events, for
     /// periodic upkeep (e.g. closing timed-out journeys). `now_ms` is the ingest clock.
     fn tick(&self, _now_ms: i64) {}
+}
+
+/// Takes the events of one [`Sink::apply_batch`] run.
+pub trait Apply {
+    /// Applies one valid, classified event of the run's partition.
+    fn apply(&mut self, event: &InteractionEvent<'_>, class: Classification);
 }

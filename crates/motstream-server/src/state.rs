@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use motstream_core::{Catalog, Classification, InteractionEvent, Verdict};
-use motstream_ingest::{PartitionKey, Sink};
+use motstream_ingest::{Apply, PartitionKey, Sink};
 use motstream_window::{
     Aggregator, ExpIdx, ExperienceSpec, ExperienceStatus, MotIdx, MotKey, MotSpec, MotStatus,
-    Observation, PartitionId, Topology, WindowConfig,
+    Observation, PartitionId, PartitionWriter, Topology, WindowConfig,
 };
 use serde_json::{Value, json};
 
@@ -150,26 +150,15 @@ impl AggregatorState {
     }
 }
 
-impl Sink for AggregatorState {
-    fn assigned(&self, part: PartitionKey) {
-        self.agg.begin_rebuild(partition_id(part));
-    }
+/// One partition's run of events, applied under its writer.
+struct Run<'p> {
+    writer: PartitionWriter<'p>,
+    now_ms: i64,
+    applied: u64,
+}
 
-    fn live(&self, part: PartitionKey) {
-        self.agg.finish_rebuild(partition_id(part));
-    }
-
-    fn revoked(&self, part: PartitionKey) {
-        self.agg.drop_partition(partition_id(part));
-    }
-
-    fn apply(
-        &self,
-        part: PartitionKey,
-        e: &InteractionEvent<'_>,
-        class: Classification,
-        now_ms: i64,
-    ) {
+impl Apply for Run<'_> {
+    fn apply(&mut self, e: &InteractionEvent<'_>, class: Classification) {
         let (mot, success, reason) = match class {
             Classification::Known { mot, verdict, why } => (
                 MotKey::Known(MotIdx(mot.0)),
@@ -191,17 +180,41 @@ impl Sink for AggregatorState {
             channel: e.channel.as_deref(),
             journey_id: e.journey_id.as_deref(),
         };
-        // The registry lookup is a dashmap read (`partition` takes the shard's write lock, to
-        // create the partition if absent; ingest has assigned it already); the writer lock is
-        // per partition and only the ingest thread takes it, so it is never contended.
+        self.writer.apply(&obs, self.now_ms);
+        self.applied += 1;
+    }
+}
+
+impl Sink for AggregatorState {
+    fn assigned(&self, part: PartitionKey) {
+        self.agg.begin_rebuild(partition_id(part));
+    }
+
+    fn live(&self, part: PartitionKey) {
+        self.agg.finish_rebuild(partition_id(part));
+    }
+
+    fn revoked(&self, part: PartitionKey) {
+        self.agg.drop_partition(partition_id(part));
+    }
+
+    fn apply_batch(&self, part: PartitionKey, now_ms: i64, events: &mut dyn FnMut(&mut dyn Apply)) {
+        // Once per run: the registry lookup (a dashmap read; `partition` creates it if absent,
+        // though ingest has assigned it already) and the partition's writer lock, which only
+        // the ingest thread takes, so it is never contended.
         let id = partition_id(part);
         let p = self
             .agg
             .get_partition(id)
             .unwrap_or_else(|| self.agg.partition(id));
-        p.writer().apply(&obs, now_ms);
+        let mut run = Run {
+            writer: p.writer(),
+            now_ms,
+            applied: 0,
+        };
+        events(&mut run);
         // Relaxed: a statistic.
-        self.applied.fetch_add(1, Ordering::Relaxed);
+        self.applied.fetch_add(run.applied, Ordering::Relaxed);
     }
 
     /// Closes journeys idle past the timeout, also while no events arrive.
