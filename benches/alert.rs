@@ -5,7 +5,6 @@
 //! traffic in every window of every MOT; 1% of MOTs are failing (their rules fire and read
 //! every window each tick). Target: under 50 ms per tick on one core.
 
-use std::fmt::Write as _;
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -21,31 +20,7 @@ const PER_EXP: usize = 10;
 const NOW: i64 = 1_700_000_000_000;
 
 fn catalog() -> Catalog {
-    let mut y = String::from(
-        "version: 1
-defaults:
-  owner: { name: O, team: t, contact: o@example.com }
-  alert_policy:
-    min_events: 20
-    burn_rates:
-      - { name: page-fast-burn, severity: page, factor: 14.4, long: 1h, short: 5m }
-      - { name: page-slow-burn, severity: page, factor: 6, long: 6h, short: 30m }
-      - { name: ticket-fast-burn, severity: ticket, factor: 3, long: 24h, short: 2h }
-      - { name: ticket-slow-burn, severity: ticket, factor: 1, long: 3d, short: 6h }
-    floor: { below: 0.8, over: 5m, min_events: 30, severity: page }
-experiences:
-",
-    );
-    for e in 0..MOTS / PER_EXP {
-        let _ = write!(
-            y,
-            "  - id: e{e}\n    name: E{e}\n    manager: {{ name: M, team: t, contact: m@example.com }}\n    sco: m{e}-0\n    mots:\n"
-        );
-        for m in 0..PER_EXP {
-            let _ = writeln!(y, "      - {{ id: m{e}-{m}, name: M{m}, target: 0.98 }}");
-        }
-    }
-    Catalog::from_yaml(&y, "bench.yaml").expect("bench catalog is valid")
+    motstream_benches::generated_catalog(MOTS, PER_EXP)
 }
 
 fn aggregator(c: &Catalog) -> Aggregator {

@@ -1,6 +1,7 @@
 //! Shared fixtures for motstream's benchmarks.
 
 use std::borrow::Cow;
+use std::fmt::Write as _;
 
 use motstream_core::{Catalog, InteractionEvent, Outcome};
 use rdkafka::ClientConfig;
@@ -14,6 +15,36 @@ pub fn airline_catalog() -> Catalog {
         "deploy/catalog/airline.yaml",
     )
     .expect("the shipped airline catalog is valid")
+}
+
+/// A catalog of `mots` MOTs (`m{e}-{i}`) in experiences of `per_exp` each (`e{e}`, SCO at
+/// `m{e}-0`), each with the SRE Workbook's four burn-rate rules and a floor rule.
+pub fn generated_catalog(mots: usize, per_exp: usize) -> Catalog {
+    let mut y = String::from(
+        "version: 1
+defaults:
+  owner: { name: O, team: t, contact: o@example.com }
+  alert_policy:
+    min_events: 20
+    burn_rates:
+      - { name: page-fast-burn, severity: page, factor: 14.4, long: 1h, short: 5m }
+      - { name: page-slow-burn, severity: page, factor: 6, long: 6h, short: 30m }
+      - { name: ticket-fast-burn, severity: ticket, factor: 3, long: 24h, short: 2h }
+      - { name: ticket-slow-burn, severity: ticket, factor: 1, long: 3d, short: 6h }
+    floor: { below: 0.8, over: 5m, min_events: 30, severity: page }
+experiences:
+",
+    );
+    for e in 0..mots.div_ceil(per_exp) {
+        let _ = write!(
+            y,
+            "  - id: e{e}\n    name: E{e}\n    manager: {{ name: M, team: t, contact: m@example.com }}\n    sco: m{e}-0\n    mots:\n"
+        );
+        for m in 0..per_exp.min(mots - e * per_exp) {
+            let _ = writeln!(y, "      - {{ id: m{e}-{m}, name: M{m}, target: 0.98 }}");
+        }
+    }
+    Catalog::from_yaml(&y, "generated.yaml").expect("the generated catalog is valid")
 }
 
 /// A typical event: every common field set, no attributes; 254 bytes as JSON, 99 as protobuf.

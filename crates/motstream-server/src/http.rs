@@ -21,9 +21,10 @@ use tokio::net::TcpListener;
 
 /// What the status endpoint shows: the aggregator's views, as JSON.
 pub trait StatusSource: Send + Sync + 'static {
-    /// Every MOT's and experience's status over the last `window` ending at `now_ms`.
-    /// `Err` names the problem with the window (for a 400 response).
-    fn status(&self, window: Duration, now_ms: i64) -> Result<Value, String>;
+    /// Every MOT's and experience's status over the last `window`, ending now (the answer's
+    /// `now_ms`). `Err` names the problem with the window (for a 400 response). May block for
+    /// tens of milliseconds: called on the blocking pool.
+    fn status(&self, window: Duration) -> Result<Value, String>;
 }
 
 #[derive(Clone)]
@@ -67,7 +68,12 @@ async fn status(State(s): State<AppState>, Query(q): Query<StatusQuery>) -> Resp
             return (StatusCode::BAD_REQUEST, Json(body)).into_response();
         }
     };
-    match s.status.status(window, crate::now_ms()) {
+    // On the blocking pool: every MOT's status takes tens of milliseconds at 1,000 MOTs, and a
+    // burst of dashboard polls must not hold the async workers.
+    let source = Arc::clone(&s.status);
+    let answer = tokio::task::spawn_blocking(move || source.status(window)).await;
+    let answer = answer.unwrap_or_else(|e| Err(format!("the status read failed: {e}")));
+    match answer {
         Ok(mut v) => {
             v["health"] = serde_json::to_value(s.health.report()).unwrap_or(Value::Null);
             Json(v).into_response()

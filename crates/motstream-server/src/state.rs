@@ -1,16 +1,16 @@
 //! The aggregator behind ingest, the status views and the exporter. Maps the catalog to the
 //! window crate's topology and each classified event to an observation; nothing else.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use motstream_core::{Catalog, Classification, InteractionEvent, Verdict};
 use motstream_ingest::{Apply, PartitionKey, Sink};
 use motstream_window::{
     Aggregator, ExpIdx, ExperienceSpec, ExperienceStatus, MotIdx, MotKey, MotSpec, MotStatus,
-    Observation, PartitionId, PartitionWriter, Topology, WindowConfig,
+    Observation, PartitionId, PartitionWriter, QueryError, Topology, WindowConfig,
 };
 use serde_json::{Value, json};
 
@@ -25,6 +25,24 @@ pub struct AggregatorState {
     applied: AtomicU64,
     /// Alert transitions (the service's feed), shown in `/status`.
     pub alerts: Arc<crate::alert_feed::AlertFeed>,
+    /// The last status of every MOT, shared by /status, ListMots and the watchers.
+    snapshot: Mutex<Option<Snapshot>>,
+    /// Held while every MOT's status is computed, so that callers who miss the snapshot at
+    /// once wait for one computation and share it instead of each taking a core from ingest.
+    computing: Mutex<()>,
+}
+
+/// How long a computed status of every MOT is reused: watchers tick at their own phase and
+/// dashboards poll the same windows, so without this 1,000 watchers would recompute 1,000
+/// times a second. Every answer carries the time it was computed at.
+pub const SHARED_FOR: Duration = Duration::from_millis(50);
+
+#[derive(Debug)]
+struct Snapshot {
+    window_ms: u64,
+    at: Instant,
+    now_ms: i64,
+    all: Arc<Vec<ExperienceStatus>>,
 }
 
 /// A partition id unique across consumed topics: topic index in the high bits.
@@ -96,7 +114,41 @@ impl AggregatorState {
             agg,
             applied: AtomicU64::new(0),
             alerts: Arc::new(crate::alert_feed::AlertFeed::default()),
+            snapshot: Mutex::new(None),
+            computing: Mutex::new(()),
         })
+    }
+
+    /// Every experience's status over the last `window_ms`, and the time it is as of; reused
+    /// for up to [`SHARED_FOR`] for the same window. Blocks while another caller computes it
+    /// (tens of ms at 1,000 MOTs): call it from a blocking thread, never an async worker.
+    pub fn all(&self, window_ms: u64) -> Result<(Arc<Vec<ExperienceStatus>>, i64), QueryError> {
+        // A std mutex: held for a pointer copy, never across an await or the computation.
+        let lock = || self.snapshot.lock().unwrap_or_else(|p| p.into_inner());
+        let cached = || {
+            lock()
+                .as_ref()
+                .filter(|c| c.window_ms == window_ms && c.at.elapsed() < SHARED_FOR)
+                .map(|c| (Arc::clone(&c.all), c.now_ms))
+        };
+        if let Some(hit) = cached() {
+            return Ok(hit);
+        }
+        // A std mutex held across the computation, on purpose: callers queue here (on
+        // blocking threads) and find the first one's answer when they get in.
+        let _computing = self.computing.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(hit) = cached() {
+            return Ok(hit);
+        }
+        let now_ms = crate::now_ms();
+        let all = Arc::new(self.agg.status_all(window_ms, now_ms)?);
+        *lock() = Some(Snapshot {
+            window_ms,
+            at: Instant::now(),
+            now_ms,
+            all: Arc::clone(&all),
+        });
+        Ok((all, now_ms))
     }
 
     /// Events applied so far.
@@ -226,11 +278,8 @@ impl Sink for AggregatorState {
 }
 
 impl crate::http::StatusSource for AggregatorState {
-    fn status(&self, window: Duration, now_ms: i64) -> Result<Value, String> {
-        let exps = self
-            .agg
-            .status_all(ms(window), now_ms)
-            .map_err(|e| e.to_string())?;
+    fn status(&self, window: Duration) -> Result<Value, String> {
+        let (exps, now_ms) = self.all(ms(window)).map_err(|e| e.to_string())?;
         let unidentified = self.agg.unidentified();
         Ok(json!({
             "window_ms": ms(window),

@@ -1,8 +1,8 @@
 //! The unary calls of `motstream.v1.MotQuery`: GetMot, ListMots, GetExperience,
-//! ListUnidentifiedMots and ListAlerts. Each reads the aggregator synchronously, on the calling
-//! worker (benches/window.rs, README: one MOT over one window 4 to 15 µs; every MOT of a
-//! 1,000-MOT catalog, as ListMots and WatchMots read it, 17 to 31 ms), converts at the boundary
-//! and answers.
+//! ListUnidentifiedMots and ListAlerts. Each reads the aggregator synchronously, on tokio's
+//! blocking pool, never on an async worker (benches/window.rs, README: one MOT over one window
+//! 4 to 15 µs; every MOT of a 1,000-MOT catalog, as ListMots and WatchMots read it, 17 to 31
+//! ms), converts at the boundary and answers.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -26,7 +26,7 @@ pub const ALERT_STATES: &[&str] = &["pending", "firing", "resolved", "inactive"]
 /// How long a computed status is reused by watchers, lists and GetMot: watchers tick at their
 /// own phase and dashboards poll the same MOTs, so without this 1,000 watchers would recompute
 /// 1,000 times a second. Every answer carries the `as_of_ms` it was computed at.
-const SHARED_FOR: Duration = Duration::from_millis(50);
+const SHARED_FOR: Duration = crate::state::SHARED_FOR;
 
 /// What the handlers read. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -35,7 +35,6 @@ pub struct Ctx {
     pub alerts: Arc<AlertFeed>,
     /// The longest window any tier retains, ms.
     pub retention_ms: u64,
-    cache: Arc<Mutex<Option<Cached>>>,
     /// One MOT over one window, by (MOT index, window ms): GetMot's answers, reused for
     /// [`SHARED_FOR`] so that many dashboards polling the same MOT cost one computation.
     mot_cache: Arc<Mutex<HashMap<(u32, u64), CachedMot>>>,
@@ -51,14 +50,6 @@ struct CachedMot {
 /// Entries kept in the GetMot cache before it is emptied (windows are free text).
 const MOT_CACHE_MAX: usize = 4_096;
 
-#[derive(Debug)]
-struct Cached {
-    window_ms: u64,
-    at: Instant,
-    now_ms: i64,
-    all: Arc<Vec<ExperienceStatus>>,
-}
-
 impl Ctx {
     pub fn new(state: Arc<AggregatorState>, alerts: Arc<AlertFeed>) -> Self {
         let retention_ms = state
@@ -73,7 +64,6 @@ impl Ctx {
             state,
             alerts,
             retention_ms,
-            cache: Arc::new(Mutex::new(None)),
             mot_cache: Arc::new(Mutex::new(HashMap::new())),
         }
     }
@@ -82,31 +72,13 @@ impl Ctx {
         convert::window(field, text, default, self.retention_ms)
     }
 
-    /// Every experience's status over `w`, and the time it is as of. Reused for up to 50 ms
-    /// for the same window length.
+    /// Every experience's status over `w`, and the time it is as of: the service's shared
+    /// snapshot ([`AggregatorState::all`]). Blocks while another caller computes it: call it
+    /// from the blocking pool, never an async worker.
     pub fn all(&self, w: &Window) -> Result<(Arc<Vec<ExperienceStatus>>, i64), Status> {
-        // A std mutex: held for a pointer copy, never across an await or the computation.
-        let lock = || self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(c) = lock().as_ref()
-            && c.window_ms == w.ms
-            && c.at.elapsed() < SHARED_FOR
-        {
-            return Ok((Arc::clone(&c.all), c.now_ms));
-        }
-        let now_ms = crate::now_ms();
-        let all = Arc::new(
-            self.state
-                .agg
-                .status_all(w.ms, now_ms)
-                .map_err(|e| convert::query_error("window", e))?,
-        );
-        *lock() = Some(Cached {
-            window_ms: w.ms,
-            at: Instant::now(),
-            now_ms,
-            all: Arc::clone(&all),
-        });
-        Ok((all, now_ms))
+        self.state
+            .all(w.ms)
+            .map_err(|e| convert::query_error("window", e))
     }
 
     /// One MOT's status over `window_ms`, and the time it is as of; reused for up to 50 ms.

@@ -239,9 +239,12 @@ async fn run_mots(
             _ = tick.tick() => {}
             () = tx.closed() => return Stop::Gone,
         }
-        let mots = match ctx.matching(filter, w) {
-            Ok(m) => m,
-            Err(status) => return Stop::Ended(status),
+        // On the blocking pool: every matching MOT's status can take tens of milliseconds.
+        let (c, f, win) = (ctx.clone(), filter.clone(), w.clone());
+        let mots = match tokio::task::spawn_blocking(move || c.matching(&f, &win)).await {
+            Ok(Ok(m)) => m,
+            Ok(Err(status)) => return Stop::Ended(status),
+            Err(e) => return Stop::Ended(Status::internal(format!("the status read failed: {e}"))),
         };
         for mut m in mots {
             // Compared with its time stamp zeroed; cloned only when it is sent.
