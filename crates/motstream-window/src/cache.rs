@@ -22,8 +22,8 @@ pub struct CountsCache {
 
 #[derive(Debug)]
 pub(crate) struct PartCache {
-    /// Identity of the partition state the entries were read from.
-    state: usize,
+    /// The generation of the partition state the entries were read from.
+    generation: u64,
     pub(crate) entries: Vec<Entry>,
 }
 
@@ -44,11 +44,11 @@ impl CountsCache {
         self.parts.retain(|id, c| {
             parts
                 .iter()
-                .any(|p| p.id() == *id && Arc::as_ptr(p) as usize == c.state)
+                .any(|p| p.id() == *id && p.generation() == c.generation)
         });
         for p in parts {
             let c = self.parts.entry(p.id()).or_insert_with(|| PartCache {
-                state: Arc::as_ptr(p) as usize,
+                generation: p.generation(),
                 entries: Vec::new(),
             });
             if c.entries.len() != len {
@@ -132,5 +132,38 @@ mod tests {
         let r = agg.counts_reader(&[21_600_000], t).expect("reader");
         let seen = r.get(0, MotIdx(0)).amount();
         assert!(seen > 500, "the windows saw traffic: {seen}");
+    }
+
+    #[test]
+    fn a_revoked_and_reassigned_partition_never_reuses_the_old_sums() {
+        let config = WindowConfig::default();
+        let lateness = config.allowed_lateness_ms as i64;
+        let agg = Aggregator::new(one_experience(1), config).expect("aggregator");
+        let now = 1_700_000_000_000i64;
+        let windows = [3_600_000];
+        let mut cache = CountsCache::default();
+        // Each round: a partition with `round` old (final) events, read through the cache, then
+        // revoked and assigned again. The freed state's memory is often reused for the next
+        // one, which an address-keyed cache mistook for the same partition.
+        for round in 1..40u32 {
+            {
+                let part = agg.partition(PartitionId(0));
+                let mut w = part.writer();
+                for _ in 0..round {
+                    let obs = Observation::new(MotKey::Known(MotIdx(0)), now - 2 * lateness, true);
+                    w.apply(&obs, now);
+                }
+                w.apply(&Observation::new(MotKey::Known(MotIdx(0)), now, true), now);
+            }
+            let cached = agg
+                .counts_reader_cached(&windows, now, &mut cache)
+                .expect("reader");
+            assert_eq!(
+                cached.get(0, MotIdx(0)).amount(),
+                u64::from(round) + 1,
+                "round {round}"
+            );
+            agg.drop_partition(PartitionId(0));
+        }
     }
 }

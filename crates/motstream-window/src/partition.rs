@@ -88,6 +88,8 @@ pub struct PartitionStats {
 #[repr(align(128))]
 pub struct PartitionState {
     id: PartitionId,
+    /// Unique to this incarnation of the partition in the process (see [`Self::generation`]).
+    generation: u64,
     pub(crate) shared: Arc<Shared>,
     /// Per MOT, the current counter buckets: the only memory most events write.
     pub(crate) heads: Box<[MotHead]>,
@@ -123,6 +125,9 @@ impl fmt::Debug for PartitionState {
     }
 }
 
+/// The next [`PartitionState::generation`].
+static GENERATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 impl PartitionState {
     pub(crate) fn new(
         id: PartitionId,
@@ -134,6 +139,8 @@ impl PartitionState {
         let writer = WriterState::new(&shared.layout, shared.topology.mot_count());
         Self {
             id,
+            // Relaxed: only uniqueness matters; no other memory is published with it.
+            generation: GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             heads: (0..shared.topology.mot_count())
                 .map(|_| MotHead::default())
                 .collect(),
@@ -161,6 +168,13 @@ impl PartitionState {
     /// This partition's id.
     pub fn id(&self) -> PartitionId {
         self.id
+    }
+
+    /// This incarnation's number, never reused in the process: a partition rebuilt or
+    /// reassigned gets a new one, so caches keyed by it never reuse another incarnation's
+    /// sums (an address could be reused once the old state is freed).
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Takes the partition's writer for a batch of events. Blocks while another thread holds
