@@ -20,6 +20,12 @@ pub fn airline_catalog() -> Catalog {
 /// A catalog of `mots` MOTs (`m{e}-{i}`) in experiences of `per_exp` each (`e{e}`, SCO at
 /// `m{e}-0`), each with the SRE Workbook's four burn-rate rules and a floor rule.
 pub fn generated_catalog(mots: usize, per_exp: usize) -> Catalog {
+    Catalog::from_yaml(&generated_catalog_yaml(mots, per_exp), "generated.yaml")
+        .expect("the generated catalog is valid")
+}
+
+/// The YAML of [`generated_catalog`], for a service that reads its catalog from a file.
+pub fn generated_catalog_yaml(mots: usize, per_exp: usize) -> String {
     let mut y = String::from(
         "version: 1
 defaults:
@@ -44,7 +50,7 @@ experiences:
             let _ = writeln!(y, "      - {{ id: m{e}-{m}, name: M{m}, target: 0.98 }}");
         }
     }
-    Catalog::from_yaml(&y, "generated.yaml").expect("the generated catalog is valid")
+    y
 }
 
 /// A typical event: every common field set, no attributes; 254 bytes as JSON, 99 as protobuf.
