@@ -66,6 +66,24 @@ pub struct ServiceConfig {
     pub sources: BTreeMap<&'static str, Source>,
 }
 
+/// A duration in the one short form every motstream output uses: the largest unit that divides
+/// it exactly (`3d`, `6h`, `5m`, `90s`, `250ms`).
+pub fn duration_text(d: Duration) -> String {
+    let ms = d.as_millis();
+    let units = [
+        (86_400_000, "d"),
+        (3_600_000, "h"),
+        (60_000, "m"),
+        (1_000, "s"),
+    ];
+    for (size, unit) in units {
+        if ms >= size && ms.is_multiple_of(size) {
+            return format!("{}{unit}", ms / size);
+        }
+    }
+    format!("{ms}ms")
+}
+
 impl ServiceConfig {
     /// Every default, in one place.
     pub fn defaults() -> Self {
@@ -91,6 +109,33 @@ impl ServiceConfig {
             alerts: Default::default(),
             sources: BTreeMap::new(),
         }
+    }
+
+    /// Each setting's default as `--help` shows it, by flag id: taken from [`Self::defaults`],
+    /// so the help text never repeats a value. Settings unset by default are absent.
+    pub fn default_texts() -> Vec<(&'static str, String)> {
+        let d = Self::defaults();
+        let a = AlertSettings::default();
+        let mut v = vec![
+            ("group_id", d.group_id),
+            ("topics", d.topics.join(",")),
+            ("dlq_topic", d.dlq_topic),
+            ("retention", duration_text(d.retention)),
+            ("lateness", duration_text(d.lateness)),
+            ("max_future_skew", duration_text(d.max_future_skew)),
+            ("grpc_listen", d.grpc_listen.to_string()),
+            ("grpc_max_watchers", d.grpc_max_watchers.to_string()),
+            ("grpc_watch_buffer", d.grpc_watch_buffer.to_string()),
+            ("metrics_listen", d.metrics_listen.to_string()),
+            ("exporter", d.exporter.to_string()),
+            ("alert_tick", duration_text(a.tick)),
+            ("alert_resend", duration_text(a.resend)),
+            ("alert_resolve_hold", duration_text(a.resolve_hold)),
+        ];
+        if let Some(t) = a.topic {
+            v.push(("alerts_topic", t));
+        }
+        v
     }
 
     /// The defaults with `brokers` set: for benchmarks and tests that start parts in-process.
@@ -126,26 +171,11 @@ impl ServiceConfig {
                 |c| format!("{:?}", c.display().to_string()),
             ),
         );
-        line(
-            "retention",
-            format!(
-                "{:?}",
-                humantime::format_duration(self.retention).to_string()
-            ),
-        );
-        line(
-            "lateness",
-            format!(
-                "{:?}",
-                humantime::format_duration(self.lateness).to_string()
-            ),
-        );
+        line("retention", format!("{:?}", duration_text(self.retention)));
+        line("lateness", format!("{:?}", duration_text(self.lateness)));
         line(
             "max_future_skew",
-            format!(
-                "{:?}",
-                humantime::format_duration(self.max_future_skew).to_string()
-            ),
+            format!("{:?}", duration_text(self.max_future_skew)),
         );
         line("grpc_listen", format!("{:?}", self.grpc_listen.to_string()));
         line("grpc_max_watchers", self.grpc_max_watchers.to_string());
@@ -170,7 +200,7 @@ impl ServiceConfig {
             "dedup_window",
             self.dedup_window.map_or_else(
                 || "\"\"  # unset: off,".into(),
-                |d| format!("{:?}", humantime::format_duration(d).to_string()),
+                |d| format!("{:?}", duration_text(d)),
             ),
         );
         line("exporter", self.exporter.to_string());

@@ -30,16 +30,16 @@ pub struct AlertArgs {
     #[arg(long, env = "MOTSTREAM_ALERT_WEBHOOK_SECRET", hide_env_values = true)]
     pub alert_webhook_secret: Option<String>,
     /// Kafka topic of alert transitions (keyed by alert id; replayed into the history at start);
-    /// empty: off [default: mot.alerts].
+    /// empty: off.
     #[arg(long, env = "MOTSTREAM_ALERTS_TOPIC")]
     pub alerts_topic: Option<String>,
-    /// How often every alert rule is evaluated [default: 1s].
+    /// How often every alert rule is evaluated.
     #[arg(long, env = "MOTSTREAM_ALERT_TICK", value_parser = duration)]
     pub alert_tick: Option<Duration>,
-    /// How often firing alerts are re-sent to Alertmanager [default: 1m].
+    /// How often firing alerts are re-sent to Alertmanager.
     #[arg(long, env = "MOTSTREAM_ALERT_RESEND", value_parser = duration)]
     pub alert_resend: Option<Duration>,
-    /// How long a firing alert's condition must stay clear before it resolves [default: 10s].
+    /// How long a firing alert's condition must stay clear before it resolves.
     #[arg(long, env = "MOTSTREAM_ALERT_RESOLVE_HOLD", value_parser = duration)]
     pub alert_resolve_hold: Option<Duration>,
 }

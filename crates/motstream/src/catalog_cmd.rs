@@ -57,7 +57,7 @@ pub fn summary(c: &Catalog) -> String {
                     pct(m.target),
                     m.smoto
                         .max_duration
-                        .map_or("-".into(), |d| humantime::format_duration(d).to_string()),
+                        .map_or("-".into(), motstream_server::config::duration_text),
                     format!("{}", m.impact_weight),
                     format!("{} (min {} events)", rules.join(" "), p.min_events),
                 ]

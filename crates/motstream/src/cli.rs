@@ -118,3 +118,43 @@ impl DemoArgs {
         }
     }
 }
+
+/// The command line with each setting's default appended to its help, from
+/// `ServiceConfig::default_texts` (the one place defaults live), in every subcommand that has it.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    with_defaults(
+        Cli::command(),
+        &motstream_server::config::ServiceConfig::default_texts(),
+    )
+}
+
+fn with_defaults(mut cmd: clap::Command, defaults: &[(&'static str, String)]) -> clap::Command {
+    for (id, text) in defaults {
+        if cmd.get_arguments().any(|a| a.get_id() == *id) {
+            cmd = cmd.mut_arg(*id, |a| {
+                let add = |h: Option<&clap::builder::StyledStr>| {
+                    format!(
+                        "{} [default: {text}]",
+                        h.map(ToString::to_string).unwrap_or_default()
+                    )
+                };
+                let long = a.get_long_help().map(|h| add(Some(h)));
+                let short = add(a.get_help());
+                let a = a.help(short);
+                match long {
+                    Some(l) => a.long_help(l),
+                    None => a,
+                }
+            });
+        }
+    }
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_owned())
+        .collect();
+    for name in names {
+        cmd = cmd.mut_subcommand(name, |s| with_defaults(s, defaults));
+    }
+    cmd
+}

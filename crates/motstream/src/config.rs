@@ -30,34 +30,34 @@ pub struct ServiceArgs {
     /// Kafka bootstrap servers. Unset: the embedded in-process broker.
     #[arg(long, env = "MOTSTREAM_BROKERS")]
     pub brokers: Option<String>,
-    /// Consumer group id [default: motstream].
+    /// Consumer group id.
     #[arg(long, env = "MOTSTREAM_GROUP_ID")]
     pub group_id: Option<String>,
-    /// Topics to consume, comma-separated [default: mot.interactions].
+    /// Topics to consume, comma-separated.
     #[arg(long, env = "MOTSTREAM_TOPICS", value_delimiter = ',')]
     pub topics: Option<Vec<String>>,
-    /// Dead-letter topic for rejected events [default: mot.interactions.dlq].
+    /// Dead-letter topic for rejected events.
     #[arg(long, env = "MOTSTREAM_DLQ_TOPIC")]
     pub dlq_topic: Option<String>,
     /// Catalog file. Unset: the airline example built into the binary.
     #[arg(long, env = "MOTSTREAM_CATALOG")]
     pub catalog: Option<PathBuf>,
-    /// How much history the windows keep [default: 3d].
+    /// How much history the windows keep.
     #[arg(long, env = "MOTSTREAM_RETENTION", value_parser = duration)]
     pub retention: Option<Duration>,
-    /// How late an event may arrive and still land in its own bucket [default: 5m].
+    /// How late an event may arrive and still land in its own bucket.
     #[arg(long, env = "MOTSTREAM_LATENESS", value_parser = duration)]
     pub lateness: Option<Duration>,
-    /// How far ahead of this clock an event's time may be [default: 5m].
+    /// How far ahead of this clock an event's time may be.
     #[arg(long, env = "MOTSTREAM_MAX_FUTURE_SKEW", value_parser = duration)]
     pub max_future_skew: Option<Duration>,
-    /// gRPC query service address [default: 127.0.0.1:50051].
+    /// gRPC query service address.
     #[arg(long, env = "MOTSTREAM_GRPC_LISTEN")]
     pub grpc_listen: Option<SocketAddr>,
-    /// Open gRPC watch streams (WatchMots, WatchAlerts) allowed at once [default: 4096].
+    /// Open gRPC watch streams (WatchMots, WatchAlerts) allowed at once.
     #[arg(long, env = "MOTSTREAM_GRPC_MAX_WATCHERS")]
     pub grpc_max_watchers: Option<usize>,
-    /// Messages buffered per gRPC watcher before it is dropped as too slow [default: 1024].
+    /// Messages buffered per gRPC watcher before it is dropped as too slow.
     #[arg(long, env = "MOTSTREAM_GRPC_WATCH_BUFFER")]
     pub grpc_watch_buffer: Option<usize>,
     /// PEM certificate chain for gRPC over TLS (with --grpc-tls-key); unset: plaintext.
@@ -69,14 +69,14 @@ pub struct ServiceArgs {
     /// File holding the bearer token gRPC queries must present; unset: no check.
     #[arg(long, env = "MOTSTREAM_GRPC_TOKEN_FILE")]
     pub grpc_token_file: Option<PathBuf>,
-    /// Prometheus /metrics and health address [default: 127.0.0.1:9464].
+    /// Prometheus /metrics and health address.
     #[arg(long, env = "MOTSTREAM_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
     /// Drop events whose id was seen in the same partition within this much event time (for
     /// emitters without idempotent producers); unset: off.
     #[arg(long, env = "MOTSTREAM_DEDUP_WINDOW", value_parser = duration)]
     pub dedup_window: Option<Duration>,
-    /// Serve Prometheus /metrics with per-MOT series [default: true]. `false` also stops
+    /// Serve Prometheus /metrics with per-MOT series. `false` also stops
     /// keeping the exporter's per-event counters (for measuring what the exporter costs).
     #[arg(long, env = "MOTSTREAM_EXPORTER")]
     pub exporter: Option<bool>,

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, FromArgMatches};
+use clap::FromArgMatches;
 
 use motstream::cli::{Cli, Command};
 
@@ -34,7 +34,7 @@ fn embedded(cli: &Cli, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
 }
 
 fn main() -> ExitCode {
-    let matches = Cli::command().get_matches();
+    let matches = motstream::cli::command().get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),

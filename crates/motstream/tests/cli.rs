@@ -139,7 +139,7 @@ fn config_precedence_is_flag_then_env_then_file_then_default() {
         "brokers = \"env:9092\"  # env",
         "dlq_topic = \"dlq-file\"  # file",
         "lateness = \"2m\"  # file",
-        "retention = \"3days\"  # default",
+        "retention = \"3d\"  # default",
         "\"client.id\" = \"c-file\"",
     ] {
         assert!(s.contains(want), "{want:?} not in\n{s}");

@@ -47,7 +47,7 @@ pub fn window(field: &str, text: &str, default: &str, retention_ms: u64) -> Resu
     if ms > retention_ms {
         return Err(Status::out_of_range(format!(
             "{field}: {text:?} is longer than the retention ({})",
-            humantime::format_duration(Duration::from_millis(retention_ms))
+            crate::config::duration_text(Duration::from_millis(retention_ms))
         )));
     }
     Ok(Window {
