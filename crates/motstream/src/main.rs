@@ -45,7 +45,7 @@ fn main() -> ExitCode {
         Some(Command::Catalog(c)) => motstream::catalog_cmd::run(c),
         Some(Command::Config(c)) => motstream::config::show(c, &matches),
         Some(Command::Run(args)) => run(args, &matches),
-        Some(Command::Loadgen(args)) => motstream::loadgen::run(args).map(|()| ExitCode::SUCCESS),
+        Some(Command::Loadgen(args)) => motstream::loadgen::run(args),
         Some(Command::Mot(c)) => motstream::client::mot(c),
         Some(Command::Experience(c)) => motstream::client::experience(c),
         Some(Command::Watch(a)) => motstream::client::watch(a),
