@@ -1,5 +1,5 @@
-//! Simulated journeys into Kafka: the one producer loop behind the embedded default and
-//! `motstream loadgen`.
+//! Simulated journeys into Kafka: the producer loop behind the embedded default, and the
+//! send-with-backpressure step it shares with `motstream loadgen` and the benches.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -56,9 +56,9 @@ impl Deliveries {
 /// Hands `rec` to the producer, waiting `backoff` at a time while librdkafka's local queue is
 /// full (its thread drains it). Any other error is the record's own (too large, unknown
 /// topic, ...) and is returned: retrying it would spin for ever.
-pub fn send_when_room<C: ProducerContext<DeliveryOpaque = ()>>(
+pub fn send_when_room<C: ProducerContext>(
     producer: &ThreadedProducer<C>,
-    mut rec: BaseRecord<'_, str, [u8]>,
+    mut rec: BaseRecord<'_, str, [u8], C::DeliveryOpaque>,
     backoff: Duration,
 ) -> Result<(), KafkaError> {
     loop {

@@ -45,9 +45,7 @@ fn main() -> ExitCode {
         Some(Command::Catalog(c)) => motstream::catalog_cmd::run(c),
         Some(Command::Config(c)) => motstream::config::show(c, &matches),
         Some(Command::Run(args)) => run(args, &matches),
-        Some(Command::Loadgen(args)) => {
-            motstream_loadgen::loadgen::run(args).map(|()| ExitCode::SUCCESS)
-        }
+        Some(Command::Loadgen(args)) => motstream_loadgen::loadgen::run(args),
         Some(Command::Mot(c)) => motstream_client::mot(c),
         Some(Command::Experience(c)) => motstream_client::experience(c),
         Some(Command::Watch(a)) => motstream_client::watch(a),
