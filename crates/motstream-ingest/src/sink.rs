@@ -26,6 +26,10 @@ pub trait Sink: Send + Sync + 'static {
         class: Classification,
         now_ms: i64,
     );
+    /// A live event (not a replayed one) was rejected as further ahead of `now_ms` than the
+    /// allowed skew and sent to the dead-letter topic; sinks that count such rejections per
+    /// MOT count it here. Default: nothing.
+    fn rejected_future(&self, _part: PartitionKey, _mot_id: &str, _now_ms: i64) {}
     /// Called about once a second from the ingest loop, with or without events, for
     /// periodic upkeep (e.g. closing timed-out journeys). `now_ms` is the ingest clock.
     fn tick(&self, _now_ms: i64) {}

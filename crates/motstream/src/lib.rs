@@ -7,6 +7,7 @@ pub mod catalog_cmd;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod coverage;
 pub mod embedded;
 pub mod exporter;
 pub mod grpc;

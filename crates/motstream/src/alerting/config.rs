@@ -42,6 +42,11 @@ pub struct AlertArgs {
     /// How long a firing alert's condition must stay clear before it resolves [default: 10s].
     #[arg(long, env = "MOTSTREAM_ALERT_RESOLVE_HOLD", value_parser = duration)]
     pub alert_resolve_hold: Option<Duration>,
+    /// Share (0..=1) of a rule's longest window the MOT's data must cover before the rule is
+    /// judged; until then it reports insufficient data, so a new MOT or a restart without
+    /// history never alerts on minutes of data [default: 0.08].
+    #[arg(long, env = "MOTSTREAM_ALERT_MIN_COVERAGE")]
+    pub alert_min_coverage: Option<f64>,
 }
 
 /// The `[alerts]` table of the config file.
@@ -55,6 +60,7 @@ pub struct AlertFile {
     alert_tick: Option<String>,
     alert_resend: Option<String>,
     alert_resolve_hold: Option<String>,
+    alert_min_coverage: Option<f64>,
 }
 
 /// The effective alert settings.
@@ -68,6 +74,8 @@ pub struct AlertSettings {
     pub tick: Duration,
     pub resend: Duration,
     pub resolve_hold: Duration,
+    /// See [`AlertArgs::alert_min_coverage`].
+    pub min_coverage: f64,
 }
 
 impl std::fmt::Debug for AlertSettings {
@@ -83,6 +91,7 @@ impl std::fmt::Debug for AlertSettings {
             .field("tick", &self.tick)
             .field("resend", &self.resend)
             .field("resolve_hold", &self.resolve_hold)
+            .field("min_coverage", &self.min_coverage)
             .finish()
     }
 }
@@ -97,6 +106,7 @@ impl Default for AlertSettings {
             tick: Duration::from_secs(1),
             resend: Duration::from_secs(60),
             resolve_hold: Duration::from_secs(10),
+            min_coverage: motstream_alert::coverage::DEFAULT_MIN_COVERAGE,
         }
     }
 }
@@ -168,7 +178,19 @@ impl AlertSettings {
                 hold,
                 d.resolve_hold,
             ),
+            min_coverage: r.pick(
+                "alert_min_coverage",
+                args.alert_min_coverage,
+                file.alert_min_coverage,
+                d.min_coverage,
+            ),
         };
+        if !(0.0..=1.0).contains(&s.min_coverage) {
+            anyhow::bail!(
+                "alert_min_coverage: {} is not a share between 0 and 1",
+                s.min_coverage
+            );
+        }
         for u in &s.alertmanager_urls {
             check_url("alertmanager_urls", u)?;
         }
@@ -211,6 +233,7 @@ impl AlertSettings {
             ("alert_tick", h(self.tick)),
             ("alert_resend", h(self.resend)),
             ("alert_resolve_hold", h(self.resolve_hold)),
+            ("alert_min_coverage", self.min_coverage.to_string()),
         ];
         let mut out = String::from("[alerts]\n");
         for (k, v) in lines {

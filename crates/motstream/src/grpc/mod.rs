@@ -8,6 +8,7 @@
 
 mod convert;
 mod health;
+mod limits;
 mod query;
 mod watch;
 
@@ -103,21 +104,30 @@ impl MotQuery for QueryService {
         &self,
         req: Request<pb::GetMotRequest>,
     ) -> Result<Response<pb::GetMotResponse>, Status> {
-        unary(req, |r| self.ctx.get_mot(r))
+        unary(req, |r| {
+            limits::get_mot(r)?;
+            self.ctx.get_mot(r)
+        })
     }
 
     async fn list_mots(
         &self,
         req: Request<pb::ListMotsRequest>,
     ) -> Result<Response<pb::ListMotsResponse>, Status> {
-        unary(req, |r| self.ctx.list_mots(r))
+        unary(req, |r| {
+            limits::list_mots(r)?;
+            self.ctx.list_mots(r)
+        })
     }
 
     async fn get_experience(
         &self,
         req: Request<pb::GetExperienceRequest>,
     ) -> Result<Response<pb::GetExperienceResponse>, Status> {
-        unary(req, |r| self.ctx.get_experience(r))
+        unary(req, |r| {
+            limits::get_experience(r)?;
+            self.ctx.get_experience(r)
+        })
     }
 
     async fn list_unidentified_mots(
@@ -133,6 +143,7 @@ impl MotQuery for QueryService {
         &self,
         req: Request<pb::WatchMotsRequest>,
     ) -> Result<Response<Self::WatchMotsStream>, Status> {
+        limits::watch_mots(req.get_ref())?;
         let deadline = convert::Deadline::of(&req);
         watch::watch_mots(&self.ctx, &self.watchers, req.get_ref(), deadline).map(Response::new)
     }
@@ -143,6 +154,7 @@ impl MotQuery for QueryService {
         &self,
         req: Request<pb::WatchAlertsRequest>,
     ) -> Result<Response<Self::WatchAlertsStream>, Status> {
+        limits::watch_alerts(req.get_ref())?;
         let deadline = convert::Deadline::of(&req);
         watch::watch_alerts(&self.ctx, &self.watchers, req.get_ref(), deadline).map(Response::new)
     }
@@ -151,7 +163,10 @@ impl MotQuery for QueryService {
         &self,
         req: Request<pb::ListAlertsRequest>,
     ) -> Result<Response<pb::ListAlertsResponse>, Status> {
-        unary(req, |r| self.ctx.list_alerts(r))
+        unary(req, |r| {
+            limits::list_alerts(r)?;
+            self.ctx.list_alerts(r)
+        })
     }
 }
 
@@ -255,7 +270,10 @@ pub async fn serve(
             .tls_config(tls)
             .context("grpc_tls_cert/grpc_tls_key: not a usable certificate and key")?;
     }
-    let mot_query = MotQueryServer::new(query.clone());
+    // Explicit, not left to tonic's default: requests up to this size reach the handlers,
+    // whose field limits (`limits`) answer INVALID_ARGUMENT; larger ones get OUT_OF_RANGE.
+    let mot_query =
+        MotQueryServer::new(query.clone()).max_decoding_message_size(limits::MAX_REQUEST_BYTES);
     let router = match token {
         Some(want) => builder
             .add_service(health_service)
