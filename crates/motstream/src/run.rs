@@ -122,18 +122,22 @@ impl Service {
                 })
                 .context("starting the ingest thread")?
         };
+        // The browser dashboard at `/`, behind the gRPC token when there is one.
+        let web = motstream_web::WebConfig::from_token_file(cfg.grpc_token_file.as_deref())
+            .map_err(|e| anyhow::anyhow!(e))?;
+        let dashboard = motstream_web::router(Arc::clone(&state) as _, web);
         let (stop_http, mut rx) = watch::channel(false);
         let (http_addr, http) = crate::http::serve(
             cfg.metrics_listen,
             Arc::clone(&health),
             Arc::clone(&state) as Arc<dyn crate::http::StatusSource>,
-            metrics_routes,
+            metrics_routes.merge(dashboard),
             async move {
                 let _ = rx.wait_for(|stop| *stop).await;
             },
         )
         .await?;
-        info!(%http_addr, metrics = cfg.exporter, "HTTP status server listening (/healthz, /readyz, /status, /metrics)");
+        info!(%http_addr, metrics = cfg.exporter, "HTTP server listening (dashboard /, /healthz, /readyz, /status, /metrics)");
         let (grpc_addr, grpc, grpc_task) = crate::grpc::serve(
             &crate::grpc::GrpcSettings::from_config(cfg),
             Arc::clone(&state),
