@@ -35,7 +35,8 @@ pub struct ServiceArgs {
     /// TOML config file; its keys are these flags' long names with `_` for `-`.
     #[arg(long, env = "MOTSTREAM_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Kafka bootstrap servers. Unset: the embedded in-process broker.
+    /// Kafka bootstrap servers: required by `run`. The no-argument default runs its own
+    /// embedded broker and refuses this.
     #[arg(long, env = "MOTSTREAM_BROKERS")]
     pub brokers: Option<String>,
     /// Consumer group id [default: motstream].
@@ -419,21 +420,18 @@ impl ServiceConfig {
             "retention",
             format!(
                 "{:?}",
-                humantime::format_duration(self.retention).to_string()
+                motstream_core::units::short_duration(self.retention)
             ),
         );
         line(
             "lateness",
-            format!(
-                "{:?}",
-                humantime::format_duration(self.lateness).to_string()
-            ),
+            format!("{:?}", motstream_core::units::short_duration(self.lateness)),
         );
         line(
             "max_future_skew",
             format!(
                 "{:?}",
-                humantime::format_duration(self.max_future_skew).to_string()
+                motstream_core::units::short_duration(self.max_future_skew)
             ),
         );
         line("grpc_listen", format!("{:?}", self.grpc_listen.to_string()));
@@ -459,7 +457,7 @@ impl ServiceConfig {
             "dedup_window",
             self.dedup_window.map_or_else(
                 || "\"\"  # unset: off,".into(),
-                |d| format!("{:?}", humantime::format_duration(d).to_string()),
+                |d| format!("{:?}", motstream_core::units::short_duration(d)),
             ),
         );
         line("exporter", self.exporter.to_string());

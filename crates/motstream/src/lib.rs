@@ -3,10 +3,12 @@
 
 pub mod alert_feed;
 pub mod alerting;
+pub mod banner;
 pub mod catalog_cmd;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod dlq_cmd;
 pub mod embedded;
 pub mod exporter;
 pub mod grpc;
@@ -14,6 +16,7 @@ pub mod http;
 pub mod loadgen;
 pub mod logging;
 pub mod produce;
+pub mod reject_log;
 pub mod run;
 pub mod state;
 

@@ -98,7 +98,7 @@ fn misspelt_catalog_key_exits_nonzero_naming_its_line() {
     let err = text(&out.stderr);
     assert!(
         err.contains(&format!(
-            "{}:{line}: experiences[0].mots[1]: unknown field `run_book`",
+            "{}:{line}: experiences[0].mots[1].run_book: unknown field; did you mean runbook?",
             p.display()
         )),
         "{err}"
@@ -139,7 +139,7 @@ fn config_precedence_is_flag_then_env_then_file_then_default() {
         "brokers = \"env:9092\"  # env",
         "dlq_topic = \"dlq-file\"  # file",
         "lateness = \"2m\"  # file",
-        "retention = \"3days\"  # default",
+        "retention = \"3d\"  # default",
         "\"client.id\" = \"c-file\"",
     ] {
         assert!(s.contains(want), "{want:?} not in\n{s}");

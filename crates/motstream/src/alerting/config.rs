@@ -186,7 +186,7 @@ impl AlertSettings {
 
     /// `key = value` lines for `config show`, the secret masked.
     pub fn render(&self, src: impl Fn(&str) -> Source) -> String {
-        let h = |d: Duration| format!("{:?}", humantime::format_duration(d).to_string());
+        let h = |d: Duration| format!("{:?}", motstream_core::units::short_duration(d));
         let lines = [
             ("alertmanager_urls", format!("{:?}", self.alertmanager_urls)),
             (

@@ -153,6 +153,13 @@ impl MotQuery for QueryService {
     ) -> Result<Response<pb::ListAlertsResponse>, Status> {
         unary(req, |r| self.ctx.list_alerts(r))
     }
+
+    async fn list_active_alerts(
+        &self,
+        req: Request<pb::ListActiveAlertsRequest>,
+    ) -> Result<Response<pb::ListActiveAlertsResponse>, Status> {
+        unary(req, |r| self.ctx.list_active_alerts(r))
+    }
 }
 
 /// Checks `authorization: Bearer <token>` in constant time for the token's length.
