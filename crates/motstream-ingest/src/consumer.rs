@@ -43,6 +43,9 @@ pub struct IngestConfig {
     /// `None`: off. Remembers at most `dedup_capacity` ids per partition.
     pub dedup_window: Option<Duration>,
     pub dedup_capacity: usize,
+    /// Publish each partition's window snapshot to `<topic>.state` (compacted, created if
+    /// absent) and restore assigned partitions from it instead of replaying the retention.
+    pub state_topic: bool,
 }
 
 /// Why ingest could not start or had to stop.
@@ -375,7 +378,9 @@ pub fn run(
         what: "dead-letter producer",
         source,
     })?;
+    let state = crate::state_topic::open(cfg);
     let ctx = IngestContext {
+        state,
         topics: cfg.topics.clone(),
         parts: Default::default(),
         sink,
@@ -474,6 +479,9 @@ pub fn run(
                 let progress = last_progress.elapsed() >= Duration::from_secs(2);
                 lp.tick(&mut parts, &mut sent, progress);
                 ctx.sink.tick(now);
+                if let Some(s) = &ctx.state {
+                    s.publish(&*ctx.sink, &parts, now);
+                }
                 if progress {
                     last_progress = Instant::now();
                 }
@@ -516,8 +524,14 @@ fn shut_down(consumer: &BaseConsumer<IngestContext>, lp: &Loop<'_>) {
         if paused.count() > 0 {
             let _ = consumer.resume(&paused);
         }
+        if let Some(s) = &ctx.state {
+            s.publish(&*ctx.sink, &parts, crate::context::now_ms());
+        }
         lp.commits(&mut parts, &mut HashMap::new())
     };
+    if let Some(s) = &ctx.state {
+        s.flush(Duration::from_secs(10));
+    }
     if commit.count() > 0
         && let Err(e) = consumer.commit(&commit, CommitMode::Sync)
     {

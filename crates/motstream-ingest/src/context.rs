@@ -43,6 +43,8 @@ pub(crate) struct IngestContext {
     pub request_timeout: Duration,
     /// De-duplication window (ms of event time) and capacity per partition, when on.
     pub dedup: Option<(i64, usize)>,
+    /// Where partition snapshots are published and restored from, when on.
+    pub state: Option<crate::state_topic::StateTopic>,
 }
 
 impl IngestContext {
@@ -158,23 +160,34 @@ impl IngestContext {
             }
             let done = offset_in(&committed, &t, p);
             let from = offset_in(&starts, &t, p);
-            let (start, until) = match (done, from) {
-                (Some(c), Some(r)) if r < c => (r, c),
-                (Some(c), _) => (c, c),
-                (None, Some(r)) => (r, r),
-                (None, None) => {
-                    // Nothing newer than the lookback: start at the end, live.
-                    let hi = c
-                        .fetch_watermarks(&t, p, self.request_timeout)
-                        .map_or(0, |(_, hi)| hi);
-                    (hi, hi)
-                }
+            // A restore replaces whatever the partition held (e.g. a follower's copy, which
+            // keeps answering meanwhile); only without one does the state start empty.
+            let resumed = self.restore_from_state(key, done);
+            if resumed.is_none() {
+                self.sink.assigned(key);
+            }
+            let (start, until) = match resumed {
+                Some((s, u, _, _)) => (s, u),
+                None => match (done, from) {
+                    (Some(c), Some(r)) if r < c => (r, c),
+                    (Some(c), _) => (c, c),
+                    (None, Some(r)) => (r, r),
+                    (None, None) => {
+                        // Nothing newer than the lookback: start at the end, live.
+                        let hi = c
+                            .fetch_watermarks(&t, p, self.request_timeout)
+                            .map_or(0, |(_, hi)| hi);
+                        (hi, hi)
+                    }
+                },
             };
             if let Err(e) = tpl.set_partition_offset(&t, p, Offset::Offset(start)) {
                 error!(topic = %t, partition = p, error = %e, "cannot set the start offset");
             }
-            let st = self.new_state(start, until, done.unwrap_or(-1));
-            self.sink.assigned(key);
+            let mut st = self.new_state(start, until, done.unwrap_or(-1));
+            if let Some((_, _, next, resend)) = resumed {
+                (st.next_apply, st.dlq_retry_from) = (next, resend);
+            }
             if st.live {
                 self.sink.live(key);
                 info!(topic = %t, partition = p, offset = start, "partition assigned, live");
@@ -208,6 +221,9 @@ impl IngestContext {
                 let _ = commit.add_partition_offset(e.topic(), e.partition(), Offset::Offset(cp));
             }
             self.sink.revoked(key);
+            if let Some(s) = &self.state {
+                s.forget(key);
+            }
             self.health.remove_partition(key);
             info!(
                 topic = e.topic(),

@@ -88,6 +88,10 @@ pub struct ServiceArgs {
     /// keeping the exporter's per-event counters (for measuring what the exporter costs).
     #[arg(long, env = "MOTSTREAM_EXPORTER")]
     pub exporter: Option<bool>,
+    /// Publish each partition's window state to the compacted topic `<topic>.state` and
+    /// restore assigned partitions from it instead of replaying the retention [default: true].
+    #[arg(long, env = "MOTSTREAM_STATE_TOPIC")]
+    pub state_topic: Option<bool>,
     /// Extra librdkafka property (repeatable), e.g. `security.protocol=SASL_SSL`; overrides the
     /// config file's `[kafka]` table key by key.
     #[arg(long = "kafka-property", env = "MOTSTREAM_KAFKA_PROPERTIES", value_delimiter = ',', value_parser = property)]
@@ -117,6 +121,7 @@ struct FileConfig {
     metrics_listen: Option<SocketAddr>,
     dedup_window: Option<String>,
     exporter: Option<bool>,
+    state_topic: Option<bool>,
     #[serde(default)]
     kafka: BTreeMap<String, String>,
     #[serde(default)]
@@ -171,6 +176,8 @@ pub struct ServiceConfig {
     pub dedup_window: Option<Duration>,
     /// Serve /metrics with per-MOT series, and keep the live counters they need.
     pub exporter: bool,
+    /// Publish and restore partition state through `<topic>.state`.
+    pub state_topic: bool,
     /// librdkafka properties passed through verbatim.
     pub kafka: BTreeMap<String, String>,
     /// The alert engine's receivers and timing.
@@ -246,6 +253,7 @@ impl ServiceConfig {
             metrics_listen: ([127, 0, 0, 1], 9464).into(),
             dedup_window: None,
             exporter: true,
+            state_topic: true,
             kafka: BTreeMap::new(),
             alerts: Default::default(),
             sources: BTreeMap::new(),
@@ -367,6 +375,12 @@ impl ServiceConfig {
             ),
             dedup_window: r.pick_opt("dedup_window", args.dedup_window, dedup, d.dedup_window),
             exporter: r.pick("exporter", args.exporter, file.exporter, d.exporter),
+            state_topic: r.pick(
+                "state_topic",
+                args.state_topic,
+                file.state_topic,
+                d.state_topic,
+            ),
             kafka,
             alerts,
             sources: BTreeMap::new(),
@@ -463,6 +477,7 @@ impl ServiceConfig {
             ),
         );
         line("exporter", self.exporter.to_string());
+        line("state_topic", self.state_topic.to_string());
         out.push_str(&format!("[kafka]  # {}\n", src("kafka_properties")));
         for (k, v) in &self.kafka {
             let secret = ["password", "secret", "key"].iter().any(|s| k.contains(s));

@@ -14,7 +14,9 @@ pub mod http;
 pub mod loadgen;
 pub mod logging;
 pub mod produce;
+pub mod replicas;
 pub mod run;
+pub mod snapshots;
 pub mod state;
 
 /// Wall-clock milliseconds since the Unix epoch.
