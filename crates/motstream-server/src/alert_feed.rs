@@ -5,12 +5,15 @@
 //! subscriber lags (and is told so) instead of growing memory.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 /// An alert's state after a transition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum AlertState {
     /// The condition holds but not yet for the rule's for-duration.
     Pending,
@@ -31,24 +34,60 @@ impl AlertState {
     }
 }
 
-/// One change of one alert's state, with everything an owner needs to act on it.
-#[derive(Debug, Clone, PartialEq)]
+impl fmt::Display for AlertState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One change of one alert's state, with everything an owner needs to act on it: the one
+/// type the service passes around. The engine emits it (from `motstream_alert::Transition`,
+/// which names MOTs and rules by index), the feed keeps it, every receiver delivers it (its
+/// serde form is the alerts topic's and the webhook's JSON, and what a restart reads back),
+/// and the gRPC API converts it to its proto message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlertTransition {
     /// Stable for one episode of one (MOT, rule): the same from pending to resolved.
     pub alert_id: String,
-    /// The rule's name, e.g. `SmotoBurnPage`.
-    pub alertname: String,
-    /// `page` or `ticket`.
-    pub severity: String,
-    pub experience_id: String,
-    pub mot_id: String,
-    pub owner: String,
-    pub team: String,
     pub state: AlertState,
     /// When the transition happened, ms since the Unix epoch.
     pub at_ms: i64,
+    /// When the episode began.
+    pub episode_ms: i64,
+    /// The catalog rule name (`page-fast-burn`, `floor`).
+    pub rule: String,
+    /// alertname, severity, experience, mot, owner, team, rule, source: what Alertmanager
+    /// routes on, so they travel as labels and the accessors below read them.
+    pub labels: BTreeMap<String, String>,
     /// SMOTO rate, target, burn rates, budget left, top reasons, channel, runbook, dashboard.
     pub annotations: BTreeMap<String, String>,
+}
+
+impl AlertTransition {
+    /// A label's value, empty when absent.
+    pub fn label(&self, key: &str) -> &str {
+        self.labels.get(key).map_or("", String::as_str)
+    }
+    /// The alert's name, e.g. `SmotoBurnPage`.
+    pub fn alertname(&self) -> &str {
+        self.label("alertname")
+    }
+    /// `page` or `ticket`.
+    pub fn severity(&self) -> &str {
+        self.label("severity")
+    }
+    pub fn experience_id(&self) -> &str {
+        self.label("experience")
+    }
+    pub fn mot_id(&self) -> &str {
+        self.label("mot")
+    }
+    pub fn owner(&self) -> &str {
+        self.label("owner")
+    }
+    pub fn team(&self) -> &str {
+        self.label("team")
+    }
 }
 
 struct Inner {
@@ -94,7 +133,7 @@ impl AlertFeed {
     }
 
     /// Records a transition and sends it to every subscriber.
-    pub fn publish(&self, t: AlertTransition) {
+    pub fn publish(&self, t: AlertTransition) -> Arc<AlertTransition> {
         let t = Arc::new(t);
         {
             let mut g = self.lock();
@@ -112,7 +151,8 @@ impl AlertFeed {
             g.history.push_back(Arc::clone(&t));
         }
         // No subscribers is not an error.
-        let _ = self.tx.send(t);
+        let _ = self.tx.send(Arc::clone(&t));
+        t
     }
 
     /// A stream of transitions published from now on.
@@ -146,7 +186,7 @@ impl AlertFeed {
         self.lock()
             .active
             .values()
-            .filter(|t| t.mot_id == mot_id)
+            .filter(|t| t.mot_id() == mot_id)
             .map(|t| t.state)
             .max()
     }
@@ -158,6 +198,27 @@ impl Default for AlertFeed {
     }
 }
 
+/// Labels for tests: a page alert's defaults with `over` replacing or adding some.
+#[cfg(test)]
+pub(crate) fn test_labels(over: &[(&str, &str)]) -> BTreeMap<String, String> {
+    let mut l: BTreeMap<String, String> = [
+        ("alertname", "SmotoBurnPage"),
+        ("severity", "page"),
+        ("experience", "airline-departure"),
+        ("mot", "bag-drop"),
+        ("owner", "Owner"),
+        ("team", "airport-ground-ops"),
+        ("rule", "page-fast-burn"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    for (k, v) in over {
+        l.insert((*k).to_owned(), (*v).to_owned());
+    }
+    l
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,14 +226,11 @@ mod tests {
     fn t(id: &str, mot: &str, state: AlertState, at_ms: i64) -> AlertTransition {
         AlertTransition {
             alert_id: id.into(),
-            alertname: "SmotoBurnPage".into(),
-            severity: "page".into(),
-            experience_id: "x".into(),
-            mot_id: mot.into(),
-            owner: "o".into(),
-            team: "t".into(),
             state,
             at_ms,
+            episode_ms: 1,
+            rule: "page-fast-burn".into(),
+            labels: test_labels(&[("mot", mot), ("experience", "x")]),
             annotations: BTreeMap::new(),
         }
     }

@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 use tokio::sync::{Semaphore, mpsc};
 use tracing::{debug, warn};
 
-use super::{Outgoing, post, with_retries};
+use super::{post, with_retries};
+use crate::alert_feed::{AlertState, AlertTransition};
 
 /// Resend intervals a firing alert's `endsAt` lies ahead, and a resolved alert keeps being sent.
 const AHEAD: u32 = 4;
@@ -23,8 +24,8 @@ fn rfc3339(ms: i64) -> String {
 }
 
 /// One alert in Alertmanager's format.
-pub fn am_alert(o: &Outgoing, now_ms: i64, resend: Duration) -> Value {
-    let ends = if o.state == "resolved" {
+pub fn am_alert(o: &AlertTransition, now_ms: i64, resend: Duration) -> Value {
+    let ends = if o.state == AlertState::Resolved {
         o.at_ms
     } else {
         now_ms + i64::try_from((resend * AHEAD).as_millis()).unwrap_or(i64::MAX / 2)
@@ -46,17 +47,17 @@ pub async fn run(
     client: reqwest::Client,
     urls: Vec<String>,
     resend: Duration,
-    mut rx: mpsc::Receiver<Arc<Outgoing>>,
+    mut rx: mpsc::Receiver<Arc<AlertTransition>>,
 ) {
     // alert id -> its newest transition.
-    let mut current: BTreeMap<String, Arc<Outgoing>> = BTreeMap::new();
+    let mut current: BTreeMap<String, Arc<AlertTransition>> = BTreeMap::new();
     // At most this many sends in flight: a dead Alertmanager holds at most these tasks.
     let inflight = Arc::new(Semaphore::new(4));
     let mut every = tokio::time::interval(resend);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     every.tick().await;
     loop {
-        let batch: Vec<Arc<Outgoing>> = tokio::select! {
+        let batch: Vec<Arc<AlertTransition>> = tokio::select! {
             m = rx.recv() => match m {
                 Some(o) => {
                     current.insert(o.alert_id.clone(), Arc::clone(&o));
@@ -67,7 +68,7 @@ pub async fn run(
             _ = every.tick() => {
                 let now = crate::now_ms();
                 let keep = i64::try_from((resend * AHEAD).as_millis()).unwrap_or(i64::MAX / 2);
-                current.retain(|_, o| o.state != "resolved" || now - o.at_ms <= keep);
+                current.retain(|_, o| o.state != AlertState::Resolved || now - o.at_ms <= keep);
                 current.values().cloned().collect()
             }
         };
@@ -109,10 +110,10 @@ pub async fn run(
 mod tests {
     use super::*;
 
-    fn o(state: &str) -> Outgoing {
-        Outgoing {
+    fn o(state: AlertState) -> AlertTransition {
+        AlertTransition {
             alert_id: "a".into(),
-            state: state.into(),
+            state,
             at_ms: 2_000,
             episode_ms: 1_000,
             rule: "floor".into(),
@@ -123,10 +124,10 @@ mod tests {
 
     #[test]
     fn firing_ends_four_resends_ahead_and_resolved_ends_at_the_resolve() {
-        let f = am_alert(&o("firing"), 10_000, Duration::from_secs(60));
+        let f = am_alert(&o(AlertState::Firing), 10_000, Duration::from_secs(60));
         assert_eq!(f["startsAt"], "1970-01-01T00:00:01.000Z");
         assert_eq!(f["endsAt"], "1970-01-01T00:04:10.000Z");
-        let r = am_alert(&o("resolved"), 10_000, Duration::from_secs(60));
+        let r = am_alert(&o(AlertState::Resolved), 10_000, Duration::from_secs(60));
         assert_eq!(r["endsAt"], "1970-01-01T00:00:02.000Z");
         assert_eq!(r["labels"]["alertname"], "MotSmotoFloor");
     }

@@ -12,8 +12,8 @@ use motstream_alert::{Change, Engine, EngineConfig, Policy, Transition, content}
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use super::{Outgoing, QUEUE, Sinks};
-use crate::alert_feed::AlertFeed;
+use super::{QUEUE, Sinks};
+use crate::alert_feed::{AlertFeed, AlertState, AlertTransition};
 use crate::config::ServiceConfig;
 use crate::state::AggregatorState;
 
@@ -31,13 +31,13 @@ fn ms(d: Duration) -> i64 {
 
 /// Builds one transition's delivery (pending ones too: the feed shows them); `None` only if the
 /// transition names no rule of the engine's policy.
-fn outgoing(state: &AggregatorState, engine: &Engine, t: &Transition) -> Option<Outgoing> {
+fn outgoing(state: &AggregatorState, engine: &Engine, t: &Transition) -> Option<AlertTransition> {
     let policy = engine.policy();
     let rule = policy.mots.get(t.mot.0 as usize)?.rules.get(t.rule)?;
     let status_state = match t.change {
-        Change::Pending => "pending",
-        Change::Firing => "firing",
-        Change::Resolved { .. } => "resolved",
+        Change::Pending => AlertState::Pending,
+        Change::Firing => AlertState::Firing,
+        Change::Resolved { .. } => AlertState::Resolved,
     };
     // Reasons and the worst channel over the rule's short window: what is failing now.
     let short = match rule.kind {
@@ -59,9 +59,9 @@ fn outgoing(state: &AggregatorState, engine: &Engine, t: &Transition) -> Option<
         &t.eval,
         detail.as_ref(),
     );
-    Some(Outgoing {
+    Some(AlertTransition {
         alert_id: c.alert_id,
-        state: status_state.into(),
+        state: status_state,
         at_ms: t.at_ms,
         episode_ms: t.episode_ms,
         rule: rule.name.clone(),
@@ -152,27 +152,28 @@ pub async fn start(
 }
 
 /// Puts replayed transitions into the feed and resumes the episodes still firing.
-fn restore(state: &AggregatorState, engine: &mut Engine, feed: &AlertFeed, list: Vec<Outgoing>) {
-    let mut last: BTreeMap<String, Outgoing> = BTreeMap::new();
+fn restore(
+    state: &AggregatorState,
+    engine: &mut Engine,
+    feed: &AlertFeed,
+    list: Vec<AlertTransition>,
+) {
+    let mut last: BTreeMap<String, Arc<AlertTransition>> = BTreeMap::new();
     for o in list {
-        if let Some(t) = o.transition() {
-            feed.publish(t);
-        }
+        let o = feed.publish(o);
         last.insert(o.alert_id.clone(), o);
     }
-    for o in last.values().filter(|o| o.state == "firing") {
-        let mot = o.labels.get("mot").and_then(|m| state.catalog.mot_idx(m));
+    for o in last.values().filter(|o| o.state == AlertState::Firing) {
+        let mot = state.catalog.mot_idx(o.mot_id());
         let resumed = mot.is_some_and(|m| engine.restore_firing(m, &o.rule, o.episode_ms));
         if resumed {
             info!(alert = %o.alert_id, "firing alert resumed from the alerts topic");
         } else {
             // Its MOT or rule left the catalog: close the episode rather than leave it active.
-            let mut r = o.clone();
-            r.state = "resolved".into();
+            let mut r = AlertTransition::clone(o);
+            r.state = AlertState::Resolved;
             r.at_ms = crate::now_ms();
-            if let Some(t) = r.transition() {
-                feed.publish(t);
-            }
+            feed.publish(r);
         }
     }
 }
@@ -200,13 +201,11 @@ fn run_loop(
                         continue;
                     };
                     info!(alert = %o.alert_id, state = %o.state, burn_long = ?t.eval.burn_long, burn_short = ?t.eval.burn_short, "alert transition");
-                    if let Some(ft) = o.transition() {
-                        feed.publish(ft);
-                    }
+                    let o = feed.publish(o);
                     let fired =
                         matches!(t.change, Change::Firing | Change::Resolved { fired: true });
                     if fired {
-                        sinks.offer(&Arc::new(o));
+                        sinks.offer(&o);
                     }
                 }
             }

@@ -13,7 +13,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use super::Outgoing;
+use crate::alert_feed::AlertTransition;
 
 /// A producer for the alerts topic: idempotent, so librdkafka's retries never duplicate or
 /// reorder a transition.
@@ -33,7 +33,11 @@ pub fn producer(brokers: &str, extra: &BTreeMap<String, String>) -> anyhow::Resu
 }
 
 /// Produces every queued transition until the queue closes, in order.
-pub async fn run(producer: FutureProducer, topic: String, mut rx: mpsc::Receiver<Arc<Outgoing>>) {
+pub async fn run(
+    producer: FutureProducer,
+    topic: String,
+    mut rx: mpsc::Receiver<Arc<AlertTransition>>,
+) {
     while let Some(o) = rx.recv().await {
         let payload = match serde_json::to_vec(&*o) {
             Ok(p) => p,
@@ -67,7 +71,7 @@ pub fn replay(
     topic: &str,
     cap: usize,
     timeout: Duration,
-) -> anyhow::Result<Vec<Outgoing>> {
+) -> anyhow::Result<Vec<AlertTransition>> {
     let consumer: BaseConsumer = motstream_ingest::kafka_config(
         brokers,
         &[
@@ -114,7 +118,7 @@ pub fn replay(
             continue;
         };
         let m = r.map_err(|e| anyhow::anyhow!("alerts topic {topic}: {e}"))?;
-        match m.payload().map(serde_json::from_slice::<Outgoing>) {
+        match m.payload().map(serde_json::from_slice::<AlertTransition>) {
             Some(Ok(o)) => out.push(o),
             _ => bad += 1,
         }

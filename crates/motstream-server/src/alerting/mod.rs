@@ -10,64 +10,21 @@ pub mod engine_task;
 pub mod kafka;
 pub mod webhook;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tracing::warn;
 
-use crate::alert_feed::{AlertFeed, AlertState, AlertTransition};
+use crate::alert_feed::{AlertFeed, AlertTransition};
 
 pub use engine_task::{AlertEngine, start};
-
-/// A fired alert's transition as every receiver gets it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Outgoing {
-    pub alert_id: String,
-    /// `firing` or `resolved`.
-    pub state: String,
-    pub at_ms: i64,
-    /// When the episode began.
-    pub episode_ms: i64,
-    /// The catalog rule name (`page-fast-burn`, `floor`).
-    pub rule: String,
-    /// alertname, severity, experience, mot, owner, team, rule, source.
-    pub labels: BTreeMap<String, String>,
-    pub annotations: BTreeMap<String, String>,
-}
-
-impl Outgoing {
-    /// The feed's view of it.
-    pub fn transition(&self) -> Option<AlertTransition> {
-        let state = match self.state.as_str() {
-            "firing" => AlertState::Firing,
-            "resolved" => AlertState::Resolved,
-            "pending" => AlertState::Pending,
-            _ => return None,
-        };
-        let l = |k: &str| self.labels.get(k).cloned().unwrap_or_default();
-        Some(AlertTransition {
-            alert_id: self.alert_id.clone(),
-            alertname: l("alertname"),
-            severity: l("severity"),
-            experience_id: l("experience"),
-            mot_id: l("mot"),
-            owner: l("owner"),
-            team: l("team"),
-            state,
-            at_ms: self.at_ms,
-            annotations: self.annotations.clone(),
-        })
-    }
-}
 
 /// One queue per configured receiver.
 #[derive(Debug, Clone, Default)]
 pub struct Sinks {
-    pub queues: Vec<(&'static str, mpsc::Sender<Arc<Outgoing>>)>,
+    pub queues: Vec<(&'static str, mpsc::Sender<Arc<AlertTransition>>)>,
 }
 
 /// Queue length per receiver: beyond it, transitions for that receiver are dropped.
@@ -75,7 +32,7 @@ pub const QUEUE: usize = 1_024;
 
 impl Sinks {
     /// Offers a transition to every receiver without waiting.
-    pub fn offer(&self, o: &Arc<Outgoing>) {
+    pub fn offer(&self, o: &Arc<AlertTransition>) {
         for (name, q) in &self.queues {
             if let Err(e) = q.try_send(Arc::clone(o)) {
                 warn!(receiver = name, alert = %o.alert_id, state = %o.state, error = %e, "alert delivery dropped: receiver queue full or closed");
@@ -128,12 +85,12 @@ pub fn http_client() -> anyhow::Result<reqwest::Client> {
 fn transition_json(t: &AlertTransition) -> Value {
     json!({
         "alert_id": t.alert_id,
-        "alertname": t.alertname,
-        "severity": t.severity,
-        "experience": t.experience_id,
-        "mot": t.mot_id,
-        "owner": t.owner,
-        "team": t.team,
+        "alertname": t.alertname(),
+        "severity": t.severity(),
+        "experience": t.experience_id(),
+        "mot": t.mot_id(),
+        "owner": t.owner(),
+        "team": t.team(),
         "state": t.state.as_str(),
         "at_ms": t.at_ms,
         "annotations": t.annotations,

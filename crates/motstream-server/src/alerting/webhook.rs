@@ -9,7 +9,8 @@ use sha2::Sha256;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use super::{Outgoing, post, with_retries};
+use super::{post, with_retries};
+use crate::alert_feed::AlertTransition;
 
 /// The signature header: `sha256=<hex of HMAC-SHA256(secret, body)>`.
 pub const SIGNATURE_HEADER: &str = "X-Motstream-Signature";
@@ -32,7 +33,7 @@ pub async fn run(
     client: reqwest::Client,
     url: String,
     secret: Option<String>,
-    mut rx: mpsc::Receiver<Arc<Outgoing>>,
+    mut rx: mpsc::Receiver<Arc<AlertTransition>>,
 ) {
     while let Some(o) = rx.recv().await {
         let body = match serde_json::to_vec(&*o) {

@@ -274,16 +274,13 @@ fn alert_state(t: &mut Text, cat: &Catalog, labels: &[[(&str, &str); 4]], alerts
         };
         // Alerts for MOTs outside the catalog would be unbounded label values: not exported.
         let Some(l) = cat
-            .mot_idx(&a.mot_id)
+            .mot_idx(a.mot_id())
             .and_then(|i| labels.get(i.0 as usize))
-            .filter(|l| l[0].1 == a.experience_id)
+            .filter(|l| l[0].1 == a.experience_id())
         else {
             continue;
         };
-        let extra = [
-            ("alertname", a.alertname.as_str()),
-            ("severity", a.severity.as_str()),
-        ];
+        let extra = [("alertname", a.alertname()), ("severity", a.severity())];
         t.int(name, l, &extra, v);
     }
 }

@@ -66,14 +66,11 @@ fn apply(state: &AggregatorState, e: &InteractionEvent<'_>) {
 fn transition(state: AlertState) -> AlertTransition {
     AlertTransition {
         alert_id: "a1".into(),
-        alertname: "SmotoBurnPage".into(),
-        severity: "page".into(),
-        experience_id: "airline-departure".into(),
-        mot_id: "bag-drop".into(),
-        owner: "Lars Eriksen".into(),
-        team: "airport-ground-ops".into(),
         state,
         at_ms: NOW,
+        episode_ms: NOW,
+        rule: "page-fast-burn".into(),
+        labels: crate::alert_feed::test_labels(&[("owner", "Lars Eriksen")]),
         annotations: BTreeMap::new(),
     }
 }
@@ -208,8 +205,7 @@ fn alerts_for_mots_outside_the_catalog_stay_off_the_page() {
     {
         alerts.publish(AlertTransition {
             alert_id: format!("a{i}"),
-            experience_id: experience.into(),
-            mot_id: mot.into(),
+            labels: crate::alert_feed::test_labels(&[("experience", experience), ("mot", mot)]),
             ..transition(AlertState::Firing)
         });
     }

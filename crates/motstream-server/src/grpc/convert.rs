@@ -205,16 +205,16 @@ impl Filter {
         let state = t.state.as_str();
         self.experience.is_none_or(|e| {
             catalog
-                .experience_idx(&t.experience_id)
+                .experience_idx(t.experience_id())
                 .is_some_and(|x| x == e)
         }) && self
             .owner
             .as_deref()
-            .is_none_or(|o| t.owner.eq_ignore_ascii_case(o))
+            .is_none_or(|o| t.owner().eq_ignore_ascii_case(o))
             && self
                 .team
                 .as_deref()
-                .is_none_or(|x| t.team.eq_ignore_ascii_case(x))
+                .is_none_or(|x| t.team().eq_ignore_ascii_case(x))
             && self
                 .alert_state
                 .as_deref()
@@ -232,7 +232,7 @@ pub fn alert_state(alerts: &AlertFeed, mot_id: &str) -> &'static str {
 pub fn alert_states(alerts: &AlertFeed) -> impl Fn(&str) -> &'static str {
     let mut by_mot: HashMap<String, AlertState> = HashMap::new();
     for t in alerts.active() {
-        let s = by_mot.entry(t.mot_id.clone()).or_insert(t.state);
+        let s = by_mot.entry(t.mot_id().to_owned()).or_insert(t.state);
         *s = (*s).max(t.state);
     }
     move |mot_id| state_name(by_mot.get(mot_id).copied())
@@ -376,12 +376,12 @@ pub fn unidentified(u: &UnidentifiedMot) -> pb::UnidentifiedMot {
 pub fn alert(t: &AlertTransition) -> pb::AlertTransition {
     pb::AlertTransition {
         alert_id: t.alert_id.clone(),
-        alertname: t.alertname.clone(),
-        severity: t.severity.clone(),
-        experience_id: t.experience_id.clone(),
-        mot_id: t.mot_id.clone(),
-        owner: t.owner.clone(),
-        team: t.team.clone(),
+        alertname: t.alertname().to_owned(),
+        severity: t.severity().to_owned(),
+        experience_id: t.experience_id().to_owned(),
+        mot_id: t.mot_id().to_owned(),
+        owner: t.owner().to_owned(),
+        team: t.team().to_owned(),
         state: t.state.as_str().to_owned(),
         at_ms: t.at_ms,
         annotations: t
@@ -432,14 +432,11 @@ mod tests {
         let feed = AlertFeed::default();
         let t = |id: &str, mot: &str, state| AlertTransition {
             alert_id: id.into(),
-            alertname: "SmotoBurnPage".into(),
-            severity: "page".into(),
-            experience_id: "airline-departure".into(),
-            mot_id: mot.into(),
-            owner: String::new(),
-            team: String::new(),
             state,
             at_ms: 1,
+            episode_ms: 1,
+            rule: "page-fast-burn".into(),
+            labels: crate::alert_feed::test_labels(&[("mot", mot)]),
             annotations: Default::default(),
         };
         feed.publish(t("a", "bag-drop", AlertState::Pending));

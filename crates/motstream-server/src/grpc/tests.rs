@@ -28,14 +28,11 @@ fn service(alerts: &Arc<AlertFeed>) -> (QueryService, tokio::sync::watch::Sender
 fn transition(mot: &str, team: &str, state: AlertState, at_ms: i64) -> AlertTransition {
     AlertTransition {
         alert_id: format!("{mot}/page-fast-burn"),
-        alertname: "SmotoBurnPage".into(),
-        severity: "page".into(),
-        experience_id: "airline-departure".into(),
-        mot_id: mot.into(),
-        owner: "Owner".into(),
-        team: team.into(),
         state,
         at_ms,
+        episode_ms: at_ms,
+        rule: "page-fast-burn".into(),
+        labels: crate::alert_feed::test_labels(&[("mot", mot), ("team", team)]),
         annotations: BTreeMap::from([("burn_rate".to_owned(), "15.2".to_owned())]),
     }
 }
