@@ -56,11 +56,10 @@ fn get(c: &AtomicU64) -> u64 {
     c.load(Ordering::Relaxed)
 }
 
-/// One MOT's live counters in one partition.
+/// One MOT's live counters in one partition, but its outcome counts, which every event
+/// touches: those live in [`LiveTotals::outcomes`].
 #[derive(Debug, Default)]
 pub(crate) struct LiveMot {
-    success: AtomicU64,
-    failure: AtomicU64,
     late: AtomicU64,
     rejected_future: AtomicU64,
     /// Per bucket of [`DURATION_BOUNDS_MS`] plus `+Inf`, not cumulative.
@@ -82,6 +81,10 @@ pub(crate) struct LiveExperience {
 /// The live counters of one partition id, kept for the life of the process.
 #[derive(Debug)]
 pub struct LiveTotals {
+    /// Successes and failures per MOT, dense (16 bytes a MOT): the one line of these counters
+    /// every event writes stays in cache (16 KiB per 1,000 MOTs), where interleaving it with
+    /// the rarer counters below (168 bytes a MOT) spread the hot path over 10x the memory.
+    outcomes: Box<[[AtomicU64; 2]]>,
     mots: Box<[LiveMot]>,
     exps: Box<[LiveExperience]>,
     unidentified: AtomicU64,
@@ -90,6 +93,7 @@ pub struct LiveTotals {
 impl LiveTotals {
     pub(crate) fn new(mots: usize, exps: usize) -> Self {
         Self {
+            outcomes: (0..mots).map(|_| Default::default()).collect(),
             mots: (0..mots).map(|_| LiveMot::default()).collect(),
             exps: (0..exps).map(|_| LiveExperience::default()).collect(),
             unidentified: AtomicU64::new(0),
@@ -98,9 +102,13 @@ impl LiveTotals {
 
     #[inline]
     pub(crate) fn interaction(&self, mot: usize, success: bool, duration_ms: Option<u32>) {
-        let Some(m) = self.mots.get(mot) else { return };
-        bump(if success { &m.success } else { &m.failure }, 1);
-        if let Some(ms) = duration_ms {
+        let Some(o) = self.outcomes.get(mot) else {
+            return;
+        };
+        bump(&o[usize::from(!success)], 1);
+        if let Some(ms) = duration_ms
+            && let Some(m) = self.mots.get(mot)
+        {
             observe(&DURATION_BOUNDS_MS, &m.duration, &m.duration_sum_ms, ms);
         }
     }
@@ -138,9 +146,14 @@ impl LiveTotals {
 
     /// Adds these counters into `out` (sized by [`LiveSnapshot::new`]).
     pub(crate) fn add_into(&self, out: &mut LiveSnapshot) {
-        for (o, m) in out.mots.iter_mut().zip(self.mots.iter()) {
-            o.successes += get(&m.success);
-            o.failures += get(&m.failure);
+        for ((o, m), [s, f]) in out
+            .mots
+            .iter_mut()
+            .zip(self.mots.iter())
+            .zip(self.outcomes.iter())
+        {
+            o.successes += get(s);
+            o.failures += get(f);
             o.late += get(&m.late);
             o.rejected_future += get(&m.rejected_future);
             for (a, b) in o.duration_buckets.iter_mut().zip(m.duration.iter()) {
