@@ -3,10 +3,10 @@
 //! one command shows motstream working end to end.
 //!
 //! The mock broker keeps about 5 MiB per partition (a librdkafka constant) and drops older
-//! messages beyond that. The live pipeline keeps up, so nothing it needs is dropped; with the
-//! default 8 partitions and 100 events/s (~110 bytes each) a partition fills in about an hour,
-//! after which a restart could no longer rebuild the oldest history. It is a demo and a
-//! playground, not a store.
+//! messages beyond that. The live pipeline keeps up, so nothing it needs is dropped; the broker
+//! lives in this process, so a restart starts from an empty log anyway. It is a demo and a
+//! playground, not a store. Its cost grows with the number of produce batches it keeps, which
+//! is why the simulator batches for a second here (see [`DEFAULT_LINGER_MS`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -35,6 +35,31 @@ pub struct DemoSettings {
     pub seed: u64,
     /// Partitions of the embedded topic.
     pub partitions: i32,
+    /// How long the simulator's producer batches per partition, in ms (see
+    /// [`DEFAULT_LINGER_MS`]).
+    pub linger_ms: u32,
+}
+
+/// How long the simulator's producer batches per partition on the embedded broker.
+///
+/// The mock broker keeps each partition's log as a list of produce batches and finds a fetch
+/// offset by walking that list from its oldest batch (librdkafka's `rd_kafka_mock_msgset_find`),
+/// and it answers each fetch with one batch. Its only bound is 5 MiB or 100 000 batches per
+/// partition, and no API or property (`test.mock.*` has only the broker count and RTT) changes
+/// that, nor does it implement DeleteRecords. So its CPU is fetches/s x batches kept: with the
+/// 5 ms linger of `produce::producer`, nearly every event is its own batch (~12 per partition
+/// per second at 100 events/s over 8 partitions), the list grows towards its 5 MiB bound
+/// (tens of thousands of batches) and the broker thread went from 0.8% of a core at start to
+/// 47.6% after 1 h 51 min (issue 18). Batching for a second makes the fetch rate 1 per
+/// partition per second and each batch ~12 events, so the list is an order of magnitude
+/// shorter at its bound and walked an order of magnitude less often, for at most a second's
+/// more delay in a demo whose windows are minutes.
+pub const DEFAULT_LINGER_MS: u32 = 1000;
+
+fn embedded_producer_overrides(linger_ms: u32) -> std::collections::BTreeMap<String, String> {
+    [("linger.ms".to_string(), linger_ms.to_string())]
+        .into_iter()
+        .collect()
 }
 
 /// Runs the embedded default until SIGINT or SIGTERM.
@@ -67,7 +92,7 @@ pub fn run(mut cfg: ServiceConfig, demo: &DemoSettings) -> anyhow::Result<()> {
         let scenario = load_scenario(demo.scenario.as_ref(), &catalog)?;
         let sim_cfg = SimConfig { seed: demo.seed, events_per_sec: demo.rate, ..SimConfig::default() };
         let mut sim = Simulator::new(Arc::clone(&catalog), scenario, sim_cfg, crate::now_ms()).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let producer = produce::producer(&bootstrap, &Default::default()).context("creating the simulator's producer")?;
+        let producer = produce::producer(&bootstrap, &embedded_producer_overrides(demo.linger_ms)).context("creating the simulator's producer")?;
         let stop = Arc::new(AtomicBool::new(false));
         let sim_thread = {
             let (stop, topic) = (Arc::clone(&stop), cfg.topics[0].clone());
