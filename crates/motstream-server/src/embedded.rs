@@ -79,51 +79,71 @@ pub fn run(mut cfg: ServiceConfig, demo: &DemoSettings) -> anyhow::Result<()> {
         let cluster = MockCluster::new(1).context("starting the embedded Kafka broker")?;
         let bootstrap = cluster.bootstrap_servers();
         for t in &cfg.topics {
-            cluster.create_topic(t, demo.partitions, 1).with_context(|| format!("creating topic {t}"))?;
+            cluster
+                .create_topic(t, demo.partitions, 1)
+                .with_context(|| format!("creating topic {t}"))?;
         }
-        cluster.create_topic(&cfg.dlq_topic, 1, 1).context("creating the dead-letter topic")?;
+        cluster
+            .create_topic(&cfg.dlq_topic, 1, 1)
+            .context("creating the dead-letter topic")?;
         if let Some(t) = &cfg.alerts.topic {
-            cluster.create_topic(t, 1, 1).context("creating the alerts topic")?;
+            cluster
+                .create_topic(t, 1, 1)
+                .context("creating the alerts topic")?;
         }
         cfg.brokers = Some(bootstrap.clone());
         let service = Service::start(&cfg).await?;
 
         let catalog = Arc::new(load_catalog(&cfg)?);
         let scenario = load_scenario(demo.scenario.as_ref(), &catalog)?;
-        let sim_cfg = SimConfig { seed: demo.seed, events_per_sec: demo.rate, ..SimConfig::default() };
-        let mut sim = Simulator::new(Arc::clone(&catalog), scenario, sim_cfg, crate::now_ms()).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let producer = produce::producer(&bootstrap, &embedded_producer_overrides(demo.linger_ms)).context("creating the simulator's producer")?;
+        let sim_cfg = SimConfig {
+            seed: demo.seed,
+            events_per_sec: demo.rate,
+            ..SimConfig::default()
+        };
+        let mut sim = Simulator::new(Arc::clone(&catalog), scenario, sim_cfg, crate::now_ms())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let producer = produce::producer(&bootstrap, &embedded_producer_overrides(demo.linger_ms))
+            .context("creating the simulator's producer")?;
         let stop = Arc::new(AtomicBool::new(false));
         let sim_thread = {
             let (stop, topic) = (Arc::clone(&stop), cfg.topics[0].clone());
-            std::thread::Builder::new().name("simulator".into()).spawn(move || {
-                let sent = AtomicU64::new(0);
-                produce::run(&mut sim, &producer, &topic, Encoding::Protobuf, Limit { until: None, count: None }, &stop, &sent);
-                let _ = produce::flush(&producer, std::time::Duration::from_secs(5));
-            })?
+            std::thread::Builder::new()
+                .name("simulator".into())
+                .spawn(move || {
+                    let sent = AtomicU64::new(0);
+                    produce::run(
+                        &mut sim,
+                        &producer,
+                        &topic,
+                        Encoding::Protobuf,
+                        Limit {
+                            until: None,
+                            count: None,
+                        },
+                        &stop,
+                        &sent,
+                    );
+                    let _ = produce::flush(&producer, std::time::Duration::from_secs(5));
+                })?
         };
         let http = service.http_addr;
         let grpc = service.grpc_addr;
         let topic = &cfg.topics[0];
         info!(broker = %bootstrap, %http, %grpc, rate = demo.rate, "embedded default running");
+        let exe = crate::banner::self_command();
+        let banner = crate::banner::Banner {
+            exe: &exe,
+            rate: demo.rate,
+            bootstrap: &bootstrap,
+            topic,
+            dlq: &cfg.dlq_topic,
+            http,
+            grpc,
+        };
         #[allow(clippy::print_stdout)]
         {
-            println!(
-                "\nmotstream is running on an embedded Kafka broker with simulated journeys ({} interactions/s).\n\
-                 \n  broker     {bootstrap}   (topic {topic}, dead letters {dlq})\
-                 \n  status     http://{http}/status?window=5m\
-                 \n  metrics    http://{http}/metrics   (Prometheus)\
-                 \n  health     http://{http}/healthz   readiness http://{http}/readyz\
-                 \n  gRPC       {grpc}   (motstream.v1.MotQuery, grpc.health.v1, reflection)\
-                 \n\nTry:\
-                 \n  curl -s 'http://{http}/status?window=1m'\
-                 \n  motstream mot get bag-drop --window 5m --server http://{grpc}\
-                 \n  motstream watch --server http://{grpc}\
-                 \n  echo '{{\"mot_id\":\"bag-drop\",\"event_time_ms\":'$(date +%s%3N)',\"outcome\":\"failure\",\"failure_reason\":\"kiosk-offline\"}}' | kcat -P -b {bootstrap} -t {topic} -H content-type=application/json\
-                 \n\nCtrl-C stops everything.\n",
-                demo.rate,
-                dlq = cfg.dlq_topic,
-            );
+            println!("{}", banner.render());
         }
         signal().await;
         // Release pairs with the simulator loop's Acquire load.

@@ -67,6 +67,9 @@ pub enum Command {
     Alerts(motstream_client::AlertsArgs),
     /// MOT ids seen in events but absent from the catalog.
     Unidentified(motstream_client::UnidentifiedArgs),
+    /// Read the dead-letter topic: the latest rejected events and why, or counts by reason.
+    #[command(subcommand)]
+    Dlq(crate::dlq_cmd::DlqCmd),
 }
 
 #[derive(Debug, Subcommand)]
