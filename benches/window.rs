@@ -42,6 +42,7 @@ fn topology(mots: usize) -> Topology {
     let exps = (0..mots.div_ceil(10))
         .map(|e| ExperienceSpec {
             sco: MotIdx(((e * 10 + 9).min(mots - 1)) as u32),
+            journey_timeout_ms: None,
         })
         .collect();
     Topology::new(specs, exps).expect("bench topology is valid")

@@ -117,7 +117,7 @@ async fn json_and_protobuf_events_round_trip_through_real_kafka_and_malformed_on
             Some("application/x-protobuf"),
             "invalid_utf8",
         ),
-        (vec![0xff, 0xff, 0xff, 0xff], None, "not_protobuf"),
+        (vec![0xff, 0xff, 0xff, 0xff], None, "unrecognised_payload"),
         (Vec::new(), None, "empty_payload"),
         (b"{}".to_vec(), Some("text/csv"), "unsupported_content_type"),
     ] {

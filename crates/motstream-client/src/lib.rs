@@ -1,6 +1,7 @@
 //! The command-line client of the gRPC query service: `mot get`, `mot top`, `experience get`,
 //! `watch`, `alerts` and `unidentified`. Human tables by default, `--output json` for scripts.
 
+mod alerts;
 mod render;
 mod watch;
 
@@ -31,12 +32,8 @@ pub enum Output {
 /// Where the server is and how to reach it.
 #[derive(Debug, Clone, Args)]
 pub struct Conn {
-    /// The gRPC server (https:// for TLS).
-    #[arg(
-        long,
-        env = "MOTSTREAM_SERVER",
-        default_value = "http://127.0.0.1:50051"
-    )]
+    /// The gRPC server: host:port (plaintext), or a URL, https:// for TLS.
+    #[arg(long, env = "MOTSTREAM_SERVER", default_value = "127.0.0.1:50051")]
     pub server: String,
     /// PEM CA certificate to trust for an https:// server; unset: the system's roots are not
     /// loaded, so set it for TLS.
@@ -144,8 +141,8 @@ pub enum ExperienceCmd {
 pub struct ExperienceGet {
     /// The experience id, e.g. airline-departure.
     pub experience_id: String,
-    /// Window, e.g. 1h.
-    #[arg(long, default_value = "1h")]
+    /// Window, e.g. 1h (the same default as `mot top` and `watch`).
+    #[arg(long, default_value = "5m")]
     pub window: String,
     #[command(flatten)]
     pub conn: Conn,
@@ -176,8 +173,12 @@ pub struct AlertsArgs {
     #[arg(long, default_value_t = 50)]
     pub limit: i32,
     /// Then keep printing new transitions as they happen (Ctrl-C stops).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "active")]
     pub follow: bool,
+    /// What is active now instead: each pending or firing alert once, with how long it has
+    /// been in that state (`--state firing` for firing only).
+    #[arg(long)]
+    pub active: bool,
     #[command(flatten)]
     pub filter: FilterArgs,
     #[command(flatten)]
@@ -204,13 +205,25 @@ impl tonic::service::Interceptor for AddToken {
     }
 }
 
+/// `--server` as a URL: `host:port` (what the service prints as its gRPC address) means
+/// plaintext `http://host:port`.
+pub fn server_url(server: &str) -> String {
+    let s = server.trim();
+    if s.contains("://") {
+        s.to_owned()
+    } else {
+        format!("http://{s}")
+    }
+}
+
 /// Connects to `conn.server`.
 pub async fn connect(conn: &Conn) -> anyhow::Result<Client> {
-    let mut ep = Endpoint::from_shared(conn.server.clone())
-        .with_context(|| format!("--server: {:?} is not a URL", conn.server))?
+    let url = server_url(&conn.server);
+    let mut ep = Endpoint::from_shared(url.clone())
+        .with_context(|| format!("--server: {:?} is not host:port or a URL", conn.server))?
         .connect_timeout(Duration::from_secs(5))
         .tcp_nodelay(true);
-    if conn.server.starts_with("https://") {
+    if url.starts_with("https://") {
         let mut tls = ClientTlsConfig::new();
         if let Some(ca) = &conn.ca_cert {
             let pem = std::fs::read(ca)
@@ -233,12 +246,10 @@ pub async fn connect(conn: &Conn) -> anyhow::Result<Client> {
         }
         None => None,
     };
-    let channel = ep.connect().await.with_context(|| {
-        format!(
-            "connecting to {} (is `motstream run` serving gRPC there?)",
-            conn.server
-        )
-    })?;
+    let channel = ep
+        .connect()
+        .await
+        .with_context(|| format!("connecting to {url} (is `motstream run` serving gRPC there?)"))?;
     Ok(MotQueryClient::with_interceptor(channel, AddToken(token))
         .max_decoding_message_size(64 << 20))
 }
@@ -371,60 +382,9 @@ pub fn unidentified(a: &UnidentifiedArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// `motstream alerts [--follow]`.
+/// `motstream alerts [--active] [--follow]`.
 pub fn alerts(a: &AlertsArgs) -> anyhow::Result<ExitCode> {
-    runtime()?.block_on(async {
-        let mut c = connect(&a.conn).await?;
-        // Subscribe before reading the history, so that nothing falls between the two.
-        let mut follow = if a.follow {
-            let req = pb::WatchAlertsRequest {
-                filter: a.filter.proto(),
-            };
-            Some(c.watch_alerts(req).await.map_err(status)?.into_inner())
-        } else {
-            None
-        };
-        let req = pb::ListAlertsRequest {
-            filter: a.filter.proto(),
-            limit: a.limit,
-        };
-        let r = c
-            .list_alerts(request(&a.conn, req))
-            .await
-            .map_err(status)?
-            .into_inner();
-        match a.conn.output {
-            Output::Table => {
-                let rows: Vec<_> = r.transitions.iter().map(render::alert_row).collect();
-                print(&render::table(render::ALERT_HEADER, &rows))?;
-                if rows.is_empty() {
-                    print("(no alert transitions yet)\n")?;
-                }
-            }
-            Output::Json if follow.is_some() => {
-                for t in r.transitions.iter().rev() {
-                    print(&format!("{}\n", render::alert_json(t)))?;
-                }
-            }
-            Output::Json => print_json(&serde_json::json!({
-                "transitions": r.transitions.iter().map(render::alert_json).collect::<Vec<_>>(),
-            }))?,
-        }
-        if let Some(stream) = follow.as_mut() {
-            loop {
-                let next = tokio::select! {
-                    m = stream.message() => m.map_err(status)?,
-                    () = crate::signal() => None,
-                };
-                let Some(t) = next else { break };
-                match a.conn.output {
-                    Output::Table => print(&format!("{}\n", render::alert_row(&t).join("  ")))?,
-                    Output::Json => print(&format!("{}\n", render::alert_json(&t)))?,
-                }
-            }
-        }
-        Ok(ExitCode::SUCCESS)
-    })
+    runtime()?.block_on(alerts::run(a))
 }
 
 /// `motstream watch`.
@@ -442,4 +402,24 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_accepts_host_port_and_urls() {
+        assert_eq!(server_url("127.0.0.1:50051"), "http://127.0.0.1:50051");
+        assert_eq!(server_url(" localhost:7000 "), "http://localhost:7000");
+        assert_eq!(
+            server_url("http://127.0.0.1:50051"),
+            "http://127.0.0.1:50051"
+        );
+        assert_eq!(
+            server_url("https://mot.example:443"),
+            "https://mot.example:443"
+        );
+        assert!(Endpoint::from_shared(server_url("[::1]:50051")).is_ok());
+    }
 }

@@ -233,12 +233,15 @@ pub fn experience(r: &pb::GetExperienceResponse) -> String {
     let _ = writeln!(out, "{} ({}), window {}", r.experience_id, r.name, r.window);
     let _ = writeln!(
         out,
-        "  SCO rate {} (SCO: {}); journeys started {}, completed {}, abandoned {}; MOTs per SCO p50 {} p95 {}\n",
+        "  SCO rate {} (SCO: {}); journeys started {}, completed {}, abandoned {} (idle {}); now in flight {}, stalled after a failure {}; MOTs per SCO p50 {} p95 {}\n",
         pct(r.sco_rate),
         r.sco_mot_id,
         r.journeys_started,
         r.journeys_completed,
         r.journeys_abandoned,
+        motstream_core::units::short_duration_ms(r.journey_timeout_ms),
+        r.journeys_in_flight,
+        r.journeys_stalled,
         num(r.mots_per_sco_p50, 0),
         num(r.mots_per_sco_p95, 0),
     );
@@ -266,7 +269,7 @@ pub fn experience(r: &pb::GetExperienceResponse) -> String {
             "OWNERSHIP",
             "ALIGNMENT",
             "TREND",
-            "RATIO",
+            "SMOTO",
             "IMPACT",
         ],
         &rows,
@@ -280,6 +283,8 @@ pub fn experience_json(r: &pb::GetExperienceResponse) -> Value {
         "sco_mot_id": r.sco_mot_id, "sco_rate": r.sco_rate,
         "journeys_started": r.journeys_started, "journeys_completed": r.journeys_completed,
         "journeys_abandoned": r.journeys_abandoned,
+        "journeys_in_flight": r.journeys_in_flight, "journeys_stalled": r.journeys_stalled,
+        "journey_timeout_ms": r.journey_timeout_ms,
         "mots_per_sco_p50": r.mots_per_sco_p50, "mots_per_sco_p95": r.mots_per_sco_p95,
         "mots": r.mots.iter().map(|m| json!({
             "mot_id": m.mot_id, "name": m.name, "amount": m.amount, "type": m.r#type,
@@ -332,19 +337,53 @@ pub fn unidentified_json(r: &pb::ListUnidentifiedMotsResponse) -> Value {
 }
 
 pub const ALERT_HEADER: &[&str] = &[
-    "AT", "STATE", "ALERT", "SEVERITY", "MOT", "TEAM", "ALERT ID",
+    "AT", "STATE", "SEVERITY", "ALERT", "MOT", "TEAM", "ALERT ID",
 ];
 
 pub fn alert_row(t: &pb::AlertTransition) -> Vec<String> {
     vec![
         time(t.at_ms),
         t.state.clone(),
-        t.alertname.clone(),
         t.severity.clone(),
+        t.alertname.clone(),
         t.mot_id.clone(),
         t.team.clone(),
         t.alert_id.clone(),
     ]
+}
+
+/// The columns of `alerts --active`.
+pub const ACTIVE_HEADER: &[&str] = &[
+    "SINCE", "FOR", "STATE", "SEVERITY", "ALERT", "MOT", "TEAM", "ALERT ID",
+];
+
+/// An active alert; `now_ms` for how long it has been in its state.
+pub fn active_row(t: &pb::AlertTransition, now_ms: i64) -> Vec<String> {
+    let age = u64::try_from(now_ms.saturating_sub(t.at_ms)).unwrap_or(0);
+    vec![
+        time(t.at_ms),
+        motstream_core::units::short_duration_ms(age),
+        t.state.clone(),
+        t.severity.clone(),
+        t.alertname.clone(),
+        t.mot_id.clone(),
+        t.team.clone(),
+        t.alert_id.clone(),
+    ]
+}
+
+/// One line of cells padded to `widths` (the last cell unpadded), two spaces apart: for
+/// tables printed a row at a time.
+pub fn fixed_line(cells: &[String], widths: &[usize]) -> String {
+    let mut parts = Vec::with_capacity(cells.len());
+    for (i, c) in cells.iter().enumerate() {
+        let w = widths.get(i).copied().unwrap_or(0);
+        parts.push(format!(
+            "{c}{}",
+            " ".repeat(w.saturating_sub(c.chars().count()))
+        ));
+    }
+    format!("{}\n", parts.join("  ").trim_end())
 }
 
 pub fn alert_json(t: &pb::AlertTransition) -> Value {

@@ -18,6 +18,11 @@ pub enum EventError {
     NotJson(String),
     #[error("payload: not protobuf: {0}")]
     NotProtobuf(String),
+    /// No content-type header, and the payload decodes as neither encoding.
+    #[error(
+        "payload: neither JSON nor protobuf, and no content-type header says which: {0} (send content-type application/json or application/x-protobuf)"
+    )]
+    Unrecognised(String),
     #[error("{field}: invalid UTF-8")]
     InvalidUtf8 { field: String },
     #[error("{field}: missing")]
@@ -66,6 +71,7 @@ impl EventError {
             Self::UnsupportedContentType(_) => "unsupported_content_type",
             Self::NotJson(_) => "not_json",
             Self::NotProtobuf(_) => "not_protobuf",
+            Self::Unrecognised(_) => "unrecognised_payload",
             Self::InvalidUtf8 { .. } => "invalid_utf8",
             Self::Missing { .. } => "missing_field",
             Self::WrongType { .. } => "wrong_type",
@@ -82,12 +88,13 @@ impl EventError {
     }
 
     /// Every value [`EventError::reason`] can return, for pre-registering metric series.
-    pub const REASONS: [&'static str; 17] = [
+    pub const REASONS: [&'static str; 18] = [
         "empty_payload",
         "payload_too_large",
         "unsupported_content_type",
         "not_json",
         "not_protobuf",
+        "unrecognised_payload",
         "invalid_utf8",
         "missing_field",
         "wrong_type",

@@ -11,6 +11,7 @@ pub mod error;
 pub mod event;
 pub mod limits;
 pub mod smoto;
+pub mod units;
 pub mod yaml;
 
 pub use catalog::{Catalog, CatalogError, ExpIdx, MotIdx};

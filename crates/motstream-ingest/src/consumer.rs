@@ -420,6 +420,7 @@ pub fn run(
                 cfg.dedup_capacity,
             )
         }),
+        quiet: Default::default(),
     };
     let cc = kafka_config(
         &cfg.brokers,
@@ -512,6 +513,7 @@ pub fn run(
             lp.commits(&mut parts, &mut sent)
         };
         batch.clear();
+        health.add_rejects(&tally.rejects);
         record(tally, started);
         if commit.count() > 0 {
             metrics::counter!(m::COMMITS).increment(1);

@@ -43,6 +43,8 @@ pub(crate) struct IngestContext {
     pub request_timeout: Duration,
     /// De-duplication window (ms of event time) and capacity per partition, when on.
     pub dedup: Option<(i64, usize)>,
+    /// Holds back repeats of the client's complaints (see [`crate::quiet`]).
+    pub quiet: crate::quiet::Quiet,
 }
 
 impl IngestContext {
@@ -228,8 +230,52 @@ impl IngestContext {
 
 impl ClientContext for IngestContext {
     fn error(&self, error: KafkaError, reason: &str) {
-        warn!(error = %error, reason, "Kafka client error");
+        // Keyed by the error, not the reason: the reason carries changing counts and times.
+        if let Some(held) = self
+            .quiet
+            .admit(&error.to_string(), std::time::Instant::now())
+        {
+            if held > 0 {
+                warn!(error = %error, reason, held_back = held, "Kafka client error ({held} more like it in the last {}s)", crate::quiet::HOLD.as_secs());
+            } else {
+                warn!(error = %error, reason, "Kafka client error");
+            }
+        }
         self.health.broker_error(format!("{error}: {reason}"));
+    }
+
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+        use rdkafka::config::RDKafkaLogLevel as L;
+        let Some(held) = self
+            .quiet
+            .admit(&format!("log {fac} {level:?}"), std::time::Instant::now())
+        else {
+            return;
+        };
+        match level {
+            L::Emerg | L::Alert | L::Critical | L::Error => {
+                error!(
+                    facility = fac,
+                    held_back = held,
+                    "librdkafka: {log_message}"
+                )
+            }
+            L::Warning => warn!(
+                facility = fac,
+                held_back = held,
+                "librdkafka: {log_message}"
+            ),
+            L::Notice | L::Info => info!(
+                facility = fac,
+                held_back = held,
+                "librdkafka: {log_message}"
+            ),
+            L::Debug => tracing::debug!(
+                facility = fac,
+                held_back = held,
+                "librdkafka: {log_message}"
+            ),
+        }
     }
 
     fn stats(&self, stats: Statistics) {

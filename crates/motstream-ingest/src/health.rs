@@ -35,6 +35,8 @@ pub struct HealthReport {
     /// Why not ready or not healthy, one sentence each.
     pub reasons: Vec<String>,
     pub partitions: Vec<PartitionReport>,
+    /// Events rejected to the dead-letter topic since start, by reason code.
+    pub rejected: BTreeMap<&'static str, u64>,
 }
 
 #[derive(Debug, Default)]
@@ -46,6 +48,7 @@ struct State {
     stopped: Option<String>,
     broker_error: Option<(String, Instant)>,
     partitions: BTreeMap<PartitionKey, PartitionReport>,
+    rejected: BTreeMap<&'static str, u64>,
 }
 
 /// Shared health. A std `Mutex`, not an async one: it is held for a few field updates, never
@@ -101,6 +104,23 @@ impl Health {
         self.with(|s| s.partitions.insert(key, report));
     }
 
+    /// Adds one batch's rejects, by reason code.
+    pub(crate) fn add_rejects(&self, batch: &std::collections::HashMap<&'static str, u64>) {
+        if batch.is_empty() {
+            return;
+        }
+        self.with(|s| {
+            for (reason, n) in batch {
+                *s.rejected.entry(reason).or_default() += n;
+            }
+        });
+    }
+
+    /// Events rejected since start, by reason code.
+    pub fn rejected(&self) -> BTreeMap<&'static str, u64> {
+        self.with(|s| s.rejected.clone())
+    }
+
     pub(crate) fn remove_partition(&self, key: PartitionKey) {
         self.with(|s| s.partitions.remove(&key));
     }
@@ -147,6 +167,7 @@ impl Health {
                 ready: s.running && reasons.is_empty(),
                 reasons,
                 partitions: s.partitions.values().cloned().collect(),
+                rejected: s.rejected.clone(),
             }
         })
     }

@@ -19,6 +19,7 @@ mod dlq;
 mod health;
 mod metrics;
 mod partition;
+mod quiet;
 mod sink;
 
 pub use consumer::{IngestConfig, IngestError, run};

@@ -192,6 +192,18 @@ impl AlertFeed {
     }
 }
 
+/// Orders active alerts for people: firing before pending, `page` before `ticket`, then the
+/// longest in its state first, ties by alert id (so the order is stable between calls).
+pub fn sort_active(list: &mut [Arc<AlertTransition>]) {
+    list.sort_by(|a, b| {
+        b.state
+            .cmp(&a.state)
+            .then_with(|| (a.severity() != "page").cmp(&(b.severity() != "page")))
+            .then(a.at_ms.cmp(&b.at_ms))
+            .then_with(|| a.alert_id.cmp(&b.alert_id))
+    });
+}
+
 impl Default for AlertFeed {
     fn default() -> Self {
         Self::new(10_000, 1_024)
@@ -252,5 +264,35 @@ mod tests {
             "newest first, capped at 2"
         );
         assert_eq!(rx.try_recv().map(|t| t.at_ms).ok(), Some(1));
+    }
+
+    #[test]
+    fn active_alerts_are_the_latest_state_of_each_unresolved_episode_firing_first() {
+        let feed = AlertFeed::new(100, 8);
+        feed.publish(t("old", "bag-drop", AlertState::Firing, 1));
+        feed.publish(t("old", "bag-drop", AlertState::Resolved, 2));
+        feed.publish(t("p", "security", AlertState::Pending, 3));
+        feed.publish(t("f2", "lounge-entry", AlertState::Pending, 4));
+        feed.publish(t("f2", "lounge-entry", AlertState::Firing, 6));
+        let mut ticket = t("f1", "bag-drop", AlertState::Firing, 5);
+        ticket.labels.insert("severity".into(), "ticket".into());
+        feed.publish(ticket);
+        feed.publish(t("f3", "boarding-gate", AlertState::Firing, 7));
+        let mut active = feed.active();
+        sort_active(&mut active);
+        let got: Vec<_> = active
+            .iter()
+            .map(|t| (t.alert_id.as_str(), t.state, t.at_ms))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("f2", AlertState::Firing, 6),
+                ("f3", AlertState::Firing, 7),
+                ("f1", AlertState::Firing, 5),
+                ("p", AlertState::Pending, 3),
+            ],
+            "the resolved episode is gone; firing pages, then firing tickets, then pending"
+        );
     }
 }

@@ -8,6 +8,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use motstream_core::units::short_duration;
+
 pub use crate::alerting::config::AlertSettings;
 
 /// Where a setting's value came from.
@@ -66,24 +68,6 @@ pub struct ServiceConfig {
     pub sources: BTreeMap<&'static str, Source>,
 }
 
-/// A duration in the one short form every motstream output uses: the largest unit that divides
-/// it exactly (`3d`, `6h`, `5m`, `90s`, `250ms`).
-pub fn duration_text(d: Duration) -> String {
-    let ms = d.as_millis();
-    let units = [
-        (86_400_000, "d"),
-        (3_600_000, "h"),
-        (60_000, "m"),
-        (1_000, "s"),
-    ];
-    for (size, unit) in units {
-        if ms >= size && ms.is_multiple_of(size) {
-            return format!("{}{unit}", ms / size);
-        }
-    }
-    format!("{ms}ms")
-}
-
 impl ServiceConfig {
     /// Every default, in one place.
     pub fn defaults() -> Self {
@@ -120,17 +104,17 @@ impl ServiceConfig {
             ("group_id", d.group_id),
             ("topics", d.topics.join(",")),
             ("dlq_topic", d.dlq_topic),
-            ("retention", duration_text(d.retention)),
-            ("lateness", duration_text(d.lateness)),
-            ("max_future_skew", duration_text(d.max_future_skew)),
+            ("retention", short_duration(d.retention)),
+            ("lateness", short_duration(d.lateness)),
+            ("max_future_skew", short_duration(d.max_future_skew)),
             ("grpc_listen", d.grpc_listen.to_string()),
             ("grpc_max_watchers", d.grpc_max_watchers.to_string()),
             ("grpc_watch_buffer", d.grpc_watch_buffer.to_string()),
             ("metrics_listen", d.metrics_listen.to_string()),
             ("exporter", d.exporter.to_string()),
-            ("alert_tick", duration_text(a.tick)),
-            ("alert_resend", duration_text(a.resend)),
-            ("alert_resolve_hold", duration_text(a.resolve_hold)),
+            ("alert_tick", short_duration(a.tick)),
+            ("alert_resend", short_duration(a.resend)),
+            ("alert_resolve_hold", short_duration(a.resolve_hold)),
         ];
         if let Some(t) = a.topic {
             v.push(("alerts_topic", t));
@@ -171,11 +155,11 @@ impl ServiceConfig {
                 |c| format!("{:?}", c.display().to_string()),
             ),
         );
-        line("retention", format!("{:?}", duration_text(self.retention)));
-        line("lateness", format!("{:?}", duration_text(self.lateness)));
+        line("retention", format!("{:?}", short_duration(self.retention)));
+        line("lateness", format!("{:?}", short_duration(self.lateness)));
         line(
             "max_future_skew",
-            format!("{:?}", duration_text(self.max_future_skew)),
+            format!("{:?}", short_duration(self.max_future_skew)),
         );
         line("grpc_listen", format!("{:?}", self.grpc_listen.to_string()));
         line("grpc_max_watchers", self.grpc_max_watchers.to_string());
@@ -200,7 +184,7 @@ impl ServiceConfig {
             "dedup_window",
             self.dedup_window.map_or_else(
                 || "\"\"  # unset: off,".into(),
-                |d| format!("{:?}", duration_text(d)),
+                |d| format!("{:?}", short_duration(d)),
             ),
         );
         line("exporter", self.exporter.to_string());

@@ -3,10 +3,10 @@
 //! one command shows motstream working end to end.
 //!
 //! The mock broker keeps about 5 MiB per partition (a librdkafka constant) and drops older
-//! messages beyond that. The live pipeline keeps up, so nothing it needs is dropped; with the
-//! default 8 partitions and 100 events/s (~110 bytes each) a partition fills in about an hour,
-//! after which a restart could no longer rebuild the oldest history. It is a demo and a
-//! playground, not a store.
+//! messages beyond that. The live pipeline keeps up, so nothing it needs is dropped; the broker
+//! lives in this process, so a restart starts from an empty log anyway. It is a demo and a
+//! playground, not a store. Its cost grows with the number of produce batches it keeps, which
+//! is why the simulator batches for a second here (see [`DEFAULT_LINGER_MS`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -35,6 +35,31 @@ pub struct DemoSettings {
     pub seed: u64,
     /// Partitions of the embedded topic.
     pub partitions: i32,
+    /// How long the simulator's producer batches per partition, in ms (see
+    /// [`DEFAULT_LINGER_MS`]).
+    pub linger_ms: u32,
+}
+
+/// How long the simulator's producer batches per partition on the embedded broker.
+///
+/// The mock broker keeps each partition's log as a list of produce batches and finds a fetch
+/// offset by walking that list from its oldest batch (librdkafka's `rd_kafka_mock_msgset_find`),
+/// and it answers each fetch with one batch. Its only bound is 5 MiB or 100 000 batches per
+/// partition, and no API or property (`test.mock.*` has only the broker count and RTT) changes
+/// that, nor does it implement DeleteRecords. So its CPU is fetches/s x batches kept: with the
+/// 5 ms linger of `produce::producer`, nearly every event is its own batch (~12 per partition
+/// per second at 100 events/s over 8 partitions), the list grows towards its 5 MiB bound
+/// (tens of thousands of batches) and the broker thread went from 0.8% of a core at start to
+/// 47.6% after 1 h 51 min (issue 18). Batching for a second makes the fetch rate 1 per
+/// partition per second and each batch ~12 events, so the list is an order of magnitude
+/// shorter at its bound and walked an order of magnitude less often, for at most a second's
+/// more delay in a demo whose windows are minutes.
+pub const DEFAULT_LINGER_MS: u32 = 1000;
+
+fn embedded_producer_overrides(linger_ms: u32) -> std::collections::BTreeMap<String, String> {
+    [("linger.ms".to_string(), linger_ms.to_string())]
+        .into_iter()
+        .collect()
 }
 
 /// Runs the embedded default until SIGINT or SIGTERM.
@@ -54,51 +79,71 @@ pub fn run(mut cfg: ServiceConfig, demo: &DemoSettings) -> anyhow::Result<()> {
         let cluster = MockCluster::new(1).context("starting the embedded Kafka broker")?;
         let bootstrap = cluster.bootstrap_servers();
         for t in &cfg.topics {
-            cluster.create_topic(t, demo.partitions, 1).with_context(|| format!("creating topic {t}"))?;
+            cluster
+                .create_topic(t, demo.partitions, 1)
+                .with_context(|| format!("creating topic {t}"))?;
         }
-        cluster.create_topic(&cfg.dlq_topic, 1, 1).context("creating the dead-letter topic")?;
+        cluster
+            .create_topic(&cfg.dlq_topic, 1, 1)
+            .context("creating the dead-letter topic")?;
         if let Some(t) = &cfg.alerts.topic {
-            cluster.create_topic(t, 1, 1).context("creating the alerts topic")?;
+            cluster
+                .create_topic(t, 1, 1)
+                .context("creating the alerts topic")?;
         }
         cfg.brokers = Some(bootstrap.clone());
         let service = Service::start(&cfg).await?;
 
         let catalog = Arc::new(load_catalog(&cfg)?);
         let scenario = load_scenario(demo.scenario.as_ref(), &catalog)?;
-        let sim_cfg = SimConfig { seed: demo.seed, events_per_sec: demo.rate, ..SimConfig::default() };
-        let mut sim = Simulator::new(Arc::clone(&catalog), scenario, sim_cfg, crate::now_ms()).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let producer = produce::producer(&bootstrap, &Default::default()).context("creating the simulator's producer")?;
+        let sim_cfg = SimConfig {
+            seed: demo.seed,
+            events_per_sec: demo.rate,
+            ..SimConfig::default()
+        };
+        let mut sim = Simulator::new(Arc::clone(&catalog), scenario, sim_cfg, crate::now_ms())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let producer = produce::producer(&bootstrap, &embedded_producer_overrides(demo.linger_ms))
+            .context("creating the simulator's producer")?;
         let stop = Arc::new(AtomicBool::new(false));
         let sim_thread = {
             let (stop, topic) = (Arc::clone(&stop), cfg.topics[0].clone());
-            std::thread::Builder::new().name("simulator".into()).spawn(move || {
-                let sent = AtomicU64::new(0);
-                produce::run(&mut sim, &producer, &topic, Encoding::Protobuf, Limit { until: None, count: None }, &stop, &sent);
-                let _ = produce::flush(&producer, std::time::Duration::from_secs(5));
-            })?
+            std::thread::Builder::new()
+                .name("simulator".into())
+                .spawn(move || {
+                    let sent = AtomicU64::new(0);
+                    produce::run(
+                        &mut sim,
+                        &producer,
+                        &topic,
+                        Encoding::Protobuf,
+                        Limit {
+                            until: None,
+                            count: None,
+                        },
+                        &stop,
+                        &sent,
+                    );
+                    let _ = produce::flush(&producer, std::time::Duration::from_secs(5));
+                })?
         };
         let http = service.http_addr;
         let grpc = service.grpc_addr;
         let topic = &cfg.topics[0];
         info!(broker = %bootstrap, %http, %grpc, rate = demo.rate, "embedded default running");
+        let exe = crate::banner::self_command();
+        let banner = crate::banner::Banner {
+            exe: &exe,
+            rate: demo.rate,
+            bootstrap: &bootstrap,
+            topic,
+            dlq: &cfg.dlq_topic,
+            http,
+            grpc,
+        };
         #[allow(clippy::print_stdout)]
         {
-            println!(
-                "\nmotstream is running on an embedded Kafka broker with simulated journeys ({} interactions/s).\n\
-                 \n  broker     {bootstrap}   (topic {topic}, dead letters {dlq})\
-                 \n  status     http://{http}/status?window=5m\
-                 \n  metrics    http://{http}/metrics   (Prometheus)\
-                 \n  health     http://{http}/healthz   readiness http://{http}/readyz\
-                 \n  gRPC       {grpc}   (motstream.v1.MotQuery, grpc.health.v1, reflection)\
-                 \n\nTry:\
-                 \n  curl -s 'http://{http}/status?window=1m'\
-                 \n  motstream mot get bag-drop --window 5m --server http://{grpc}\
-                 \n  motstream watch --server http://{grpc}\
-                 \n  echo '{{\"mot_id\":\"bag-drop\",\"event_time_ms\":'$(date +%s%3N)',\"outcome\":\"failure\",\"failure_reason\":\"kiosk-offline\"}}' | kcat -P -b {bootstrap} -t {topic} -H content-type=application/json\
-                 \n\nCtrl-C stops everything.\n",
-                demo.rate,
-                dlq = cfg.dlq_topic,
-            );
+            println!("{}", banner.render());
         }
         signal().await;
         // Release pairs with the simulator loop's Acquire load.

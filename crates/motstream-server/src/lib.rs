@@ -9,11 +9,13 @@
 
 pub mod alert_feed;
 pub mod alerting;
+pub mod banner;
 pub mod config;
 pub mod embedded;
 pub mod exporter;
 pub mod grpc;
 pub mod http;
+pub mod reject_log;
 pub mod service;
 pub mod state;
 

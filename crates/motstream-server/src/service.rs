@@ -133,6 +133,13 @@ impl Service {
         info!(%grpc_addr, tls = cfg.grpc_tls_cert.is_some(), token = cfg.grpc_token_file.is_some(), "gRPC query service listening (motstream.v1.MotQuery, health, reflection)");
         let alert_engine =
             crate::alerting::start(cfg, Arc::clone(&state), Arc::clone(&alerts)).await?;
+        // Ends with the servers.
+        tokio::spawn(crate::reject_log::run(
+            Arc::clone(&health),
+            crate::reject_log::EVERY,
+            cfg.dlq_topic.clone(),
+            stop_http.subscribe(),
+        ));
         Ok(Self {
             http_addr,
             grpc_addr,

@@ -89,6 +89,7 @@ pub fn topology(catalog: &Catalog) -> anyhow::Result<Topology> {
         .iter()
         .map(|e| ExperienceSpec {
             sco: MotIdx(e.sco_mot.0),
+            journey_timeout_ms: e.journey_timeout.map(ms),
         })
         .collect();
     Topology::new(mots, experiences).map_err(|e| anyhow::anyhow!("{e}"))
@@ -195,6 +196,9 @@ impl AggregatorState {
             "journeys_completed": e.journeys_completed,
             "journeys_abandoned": e.journeys_abandoned,
             "sco_rate": e.sco_rate,
+            "journeys_in_flight": e.journeys_in_flight,
+            "journeys_stalled": e.journeys_stalled,
+            "journey_timeout_ms": e.journey_timeout_ms,
             "mots_per_sco_p50": e.mots_per_sco_p50,
             "mots_per_sco_p95": e.mots_per_sco_p95,
             "warming": e.warming,

@@ -137,6 +137,11 @@ pub struct ExperienceAggregate {
     pub weighted_failures: u64,
     /// Interactions per SCO of the journeys completed in the detail span.
     pub mots_per_sco: CountHistogram,
+    /// Journeys under way now (open, SCO not reached), as of the latest expiry pass: a gauge,
+    /// not a count over the window.
+    pub in_flight: u64,
+    /// Of those, the ones whose latest interaction failed (same gauge).
+    pub stalled: u64,
     pub(crate) evicted: u8,
 }
 
@@ -147,6 +152,8 @@ impl ExperienceAggregate {
         self.started += o.started;
         self.completed += o.completed;
         self.abandoned += o.abandoned;
+        self.in_flight += o.in_flight;
+        self.stalled += o.stalled;
         self.mots_per_sco.merge(&o.mots_per_sco);
         self.evicted |= o.evicted;
     }

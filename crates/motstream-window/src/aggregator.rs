@@ -338,7 +338,11 @@ impl Aggregator {
                 .zip(aggs)
                 .filter_map(|(m, a)| self.one_status(&g, *m, a, ea))
                 .collect();
-            out.push(experience_status(*e, &spans, ea, statuses));
+            let timeout = topo
+                .experience(*e)
+                .and_then(|x| x.journey_timeout_ms)
+                .unwrap_or(self.config().journey_timeout_ms);
+            out.push(experience_status(*e, &spans, ea, timeout, statuses));
         }
         out
     }

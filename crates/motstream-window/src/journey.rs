@@ -19,6 +19,9 @@ struct Journey {
     /// Bit `i` = the experience's `i`-th MOT was seen (first 64 MOTs of an experience).
     mots_seen: u64,
     reached_sco: bool,
+    /// The latest interaction (in arrival order) failed: the journey is stalled after a
+    /// failure until a later interaction succeeds.
+    last_failed: bool,
 }
 
 /// What one interaction did to its journey.
@@ -56,20 +59,43 @@ pub struct ExpireReport {
     pub open: u64,
 }
 
+/// Journeys of one experience that are under way, as of the latest expiry pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct InFlight {
+    /// Open journeys that have not reached their SCO.
+    pub in_flight: u64,
+    /// Of those, the ones whose latest interaction failed: customers stuck after a failure,
+    /// who will count as abandoned at the timeout unless they succeed first.
+    pub stalled: u64,
+}
+
 #[derive(Debug)]
 pub(crate) struct JourneyTracker {
     open: HashMap<u64, Journey, PreHashed>,
     max: usize,
-    timeout_ms: i64,
+    /// Per experience index, its journey timeout in ms.
+    timeouts_ms: Box<[i64]>,
+    /// Used for an experience index beyond `timeouts_ms` (none from a valid topology).
+    default_timeout_ms: i64,
+    /// Per experience index, as of the latest [`JourneyTracker::expire`] pass.
+    in_flight: Box<[InFlight]>,
 }
 
 impl JourneyTracker {
-    pub fn new(max: usize, timeout_ms: i64) -> Self {
+    /// `timeouts_ms[e]`: experience `e`'s journey timeout; `default_timeout_ms` for others.
+    pub fn new(max: usize, timeouts_ms: Vec<i64>, default_timeout_ms: i64) -> Self {
         Self {
             open: HashMap::with_hasher(PreHashed),
             max,
-            timeout_ms,
+            in_flight: vec![InFlight::default(); timeouts_ms.len()].into_boxed_slice(),
+            timeouts_ms: timeouts_ms.into_boxed_slice(),
+            default_timeout_ms,
         }
+    }
+
+    /// Per experience index, its journeys under way as of the latest expiry pass.
+    pub fn in_flight(&self) -> &[InFlight] {
+        &self.in_flight
     }
 
     pub fn len(&self) -> usize {
@@ -77,8 +103,16 @@ impl JourneyTracker {
     }
 
     /// Records one interaction of journey `key` with the MOT at `position` of experience
-    /// `exp`; `sco` when it is the experience's SCO MOT and successful.
-    pub fn observe(&mut self, key: u64, exp: u32, position: u32, sco: bool, t_ms: i64) -> Step {
+    /// `exp`, which `failed` or not; `sco` when it is the experience's SCO MOT and successful.
+    pub fn observe(
+        &mut self,
+        key: u64,
+        exp: u32,
+        position: u32,
+        sco: bool,
+        failed: bool,
+        t_ms: i64,
+    ) -> Step {
         let bit = if position < 64 { 1u64 << position } else { 0 };
         let len = self.open.len();
         match self.open.entry(key) {
@@ -91,6 +125,7 @@ impl JourneyTracker {
                 }
                 j.interactions = j.interactions.saturating_add(1);
                 j.reached_sco = sco;
+                j.last_failed = failed;
                 Step {
                     completed: sco.then_some(j.interactions),
                     ..Step::default()
@@ -107,6 +142,7 @@ impl JourneyTracker {
                     interactions: 1,
                     mots_seen: bit,
                     reached_sco: sco,
+                    last_failed: failed,
                 });
                 Step {
                     started: true,
@@ -119,13 +155,23 @@ impl JourneyTracker {
 
     /// Closes every journey idle for at least the timeout as of event time `clock_ms`;
     /// `abandoned(exp, at_ms)` is called for each one that did not reach its SCO, with
-    /// `at_ms` = its last interaction + the timeout.
+    /// `at_ms` = its last interaction + the timeout. Recounts [`JourneyTracker::in_flight`]
+    /// on the way (the pass visits every journey anyway).
     pub fn expire(&mut self, clock_ms: i64, mut abandoned: impl FnMut(u32, i64)) -> ExpireReport {
         let mut r = ExpireReport::default();
-        let timeout = self.timeout_ms;
+        let (timeouts, default) = (&self.timeouts_ms, self.default_timeout_ms);
+        let in_flight = &mut self.in_flight;
+        in_flight.fill(InFlight::default());
         self.open.retain(|_, j| {
+            let timeout = timeouts.get(j.exp as usize).copied().unwrap_or(default);
             let deadline = j.last_seen_ms.saturating_add(timeout);
             if deadline > clock_ms {
+                if !j.reached_sco
+                    && let Some(f) = in_flight.get_mut(j.exp as usize)
+                {
+                    f.in_flight += 1;
+                    f.stalled += u64::from(j.last_failed);
+                }
                 return true;
             }
             if j.reached_sco {
@@ -161,18 +207,18 @@ mod tests {
 
     #[test]
     fn journey_reaching_sco_records_interactions_needed_and_ignores_later_ones() {
-        let mut t = JourneyTracker::new(10, 1_000);
+        let mut t = JourneyTracker::new(10, vec![1_000; 4], 1_000);
         assert_eq!(
-            t.observe(1, 0, 0, false, 10),
+            t.observe(1, 0, 0, false, false, 10),
             Step {
                 started: true,
                 completed: None,
                 overflow: false
             }
         );
-        assert_eq!(t.observe(1, 0, 1, false, 20), Step::default());
-        assert_eq!(t.observe(1, 0, 2, true, 30).completed, Some(3));
-        assert_eq!(t.observe(1, 0, 2, true, 40), Step::default());
+        assert_eq!(t.observe(1, 0, 1, false, false, 20), Step::default());
+        assert_eq!(t.observe(1, 0, 2, true, false, 30).completed, Some(3));
+        assert_eq!(t.observe(1, 0, 2, true, false, 40), Step::default());
         let v = t.view(1).expect("open journey");
         assert_eq!(v.mots_seen_positions, vec![0, 1, 2]);
         assert!(v.reached_sco);
@@ -180,10 +226,10 @@ mod tests {
 
     #[test]
     fn idle_journey_without_sco_is_abandoned_at_last_seen_plus_timeout() {
-        let mut t = JourneyTracker::new(10, 1_000);
-        t.observe(1, 3, 0, false, 100);
-        t.observe(2, 3, 0, true, 100);
-        t.observe(3, 3, 0, false, 900);
+        let mut t = JourneyTracker::new(10, vec![1_000; 4], 1_000);
+        t.observe(1, 3, 0, false, false, 100);
+        t.observe(2, 3, 0, true, false, 100);
+        t.observe(3, 3, 0, false, false, 900);
         let mut seen = Vec::new();
         let r = t.expire(1_100, |e, at| seen.push((e, at)));
         assert_eq!(seen, vec![(3, 1_100)]);
@@ -198,10 +244,43 @@ mod tests {
     }
 
     #[test]
+    fn expiry_pass_counts_journeys_in_flight_and_stalled_per_experience_with_its_own_timeout() {
+        // Experience 0 abandons after 1 s, experience 1 after 10 s.
+        let mut t = JourneyTracker::new(10, vec![1_000, 10_000], 5_000);
+        t.observe(1, 0, 0, false, true, 0); // failed, then idle: stalled
+        t.observe(2, 0, 0, false, true, 0);
+        t.observe(2, 0, 1, false, false, 500); // failed, then succeeded: under way
+        t.observe(3, 0, 1, true, false, 500); // reached its SCO: not in flight
+        t.observe(4, 1, 0, false, true, 0); // stalled, longer timeout
+        let r = t.expire(900, |_, _| {});
+        assert_eq!(r.abandoned, 0);
+        assert_eq!(
+            t.in_flight(),
+            &[
+                InFlight {
+                    in_flight: 2,
+                    stalled: 1
+                },
+                InFlight {
+                    in_flight: 1,
+                    stalled: 1
+                }
+            ]
+        );
+        let mut seen = Vec::new();
+        let r = t.expire(1_200, |e, at| seen.push((e, at)));
+        // Journey 1 is abandoned at 0 + 1 s; journey 4 (same idle time) is still open.
+        assert_eq!(seen, vec![(0, 1_000)]);
+        assert_eq!(r.abandoned, 1);
+        assert_eq!(t.in_flight()[0].stalled, 0);
+        assert_eq!(t.in_flight()[1].stalled, 1);
+    }
+
+    #[test]
     fn full_journey_table_counts_overflow_instead_of_growing() {
-        let mut t = JourneyTracker::new(1, 1_000);
-        t.observe(1, 0, 0, false, 0);
-        assert!(t.observe(2, 0, 0, false, 0).overflow);
+        let mut t = JourneyTracker::new(1, vec![1_000], 1_000);
+        t.observe(1, 0, 0, false, false, 0);
+        assert!(t.observe(2, 0, 0, false, false, 0).overflow);
         assert_eq!(t.len(), 1);
     }
 }

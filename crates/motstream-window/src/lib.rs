@@ -19,7 +19,7 @@
 //! use motstream_window::*;
 //! let topo = Topology::new(
 //!     vec![MotSpec { experience: ExpIdx(0), target: 0.98, impact_weight: 1.0 }],
-//!     vec![ExperienceSpec { sco: MotIdx(0) }],
+//!     vec![ExperienceSpec { sco: MotIdx(0), journey_timeout_ms: None }],
 //! )?;
 //! let agg = Aggregator::new(topo, WindowConfig::default())?;
 //! let now = 1_700_000_000_000;

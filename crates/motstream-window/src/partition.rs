@@ -55,6 +55,14 @@ pub(crate) struct Stats {
     pub(crate) journeys_open: AtomicU64,
 }
 
+/// One experience's journeys under way in one partition: [`crate::journey::InFlight`] as
+/// atomics, stored by the expiry pass and read by queries.
+#[derive(Debug, Default)]
+pub(crate) struct InFlightGauge {
+    pub(crate) in_flight: AtomicU64,
+    pub(crate) stalled: AtomicU64,
+}
+
 /// Cumulative counters of one partition since its state was created.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PartitionStats {
@@ -105,6 +113,8 @@ pub struct PartitionState {
     pub(crate) watermark: AtomicI64,
     warming: AtomicBool,
     pub(crate) stats: Stats,
+    /// Per experience, its journeys under way as of the latest expiry pass (gauges).
+    pub(crate) in_flight: Box<[InFlightGauge]>,
     /// Counters of live-applied events, shared by every incarnation of this partition id
     /// (see [`crate::live`]); `None` when the aggregator keeps none.
     pub(crate) live: Option<Arc<LiveTotals>>,
@@ -136,7 +146,7 @@ impl PartitionState {
         live: Option<Arc<LiveTotals>>,
     ) -> Self {
         let c = &shared.layout.config;
-        let writer = WriterState::new(&shared.layout, shared.topology.mot_count());
+        let writer = WriterState::new(&shared.layout, &shared.topology);
         Self {
             id,
             // Relaxed: only uniqueness matters; no other memory is published with it.
@@ -159,6 +169,9 @@ impl PartitionState {
             watermark: AtomicI64::new(NO_WATERMARK),
             warming: AtomicBool::new(warming),
             stats: Stats::default(),
+            in_flight: (0..shared.topology.experience_count())
+                .map(|_| InFlightGauge::default())
+                .collect(),
             live,
             writer: Mutex::new(writer),
             shared,
@@ -367,6 +380,11 @@ impl PartitionState {
                 (a.started, a.completed, a.abandoned, a.weighted_failures) = (s, c, ab, wf)
             }
             None => a.evicted |= EVICTED_COUNTS,
+        }
+        if let Some(g) = self.in_flight.get(i) {
+            // Relaxed: standalone gauges.
+            a.in_flight = g.in_flight.load(Ordering::Relaxed);
+            a.stalled = g.stalled.load(Ordering::Relaxed);
         }
         if let Some(e) = ring
             && let Some(d) = plan.detail

@@ -153,6 +153,15 @@ pub struct ExperienceStatus {
     /// completed / (completed + abandoned): the share of journeys that ended in `span`
     /// with a Successful Customer Outcome; `None` when none ended.
     pub sco_rate: Option<f64>,
+    /// Journeys under way now (open, SCO not reached): a gauge as of the latest expiry pass
+    /// (about a second old), not a count over the window.
+    pub journeys_in_flight: u64,
+    /// Of those, the ones whose latest interaction failed: customers stuck after a failure.
+    /// It rises as soon as an incident strands customers, long before they count as
+    /// abandoned (after the experience's journey timeout).
+    pub journeys_stalled: u64,
+    /// How long a journey of this experience may be idle before it counts as abandoned, ms.
+    pub journey_timeout_ms: u64,
     /// SCOs recorded over `detail_span` (for the MOTs-per-SCO percentiles).
     pub mots_per_sco_count: u64,
     /// Median interactions a journey needed to reach its SCO (optimum: one per MOT).
@@ -292,6 +301,7 @@ pub(crate) fn experience_status(
     exp: ExpIdx,
     spans: &Spans,
     j: &ExperienceAggregate,
+    journey_timeout_ms: u64,
     mots: Vec<MotStatus>,
 ) -> ExperienceStatus {
     let successes = mots.iter().map(|m| m.successes).sum();
@@ -312,6 +322,9 @@ pub(crate) fn experience_status(
         journeys_completed: j.completed,
         journeys_abandoned: j.abandoned,
         sco_rate: ratio(j.completed, j.completed + j.abandoned),
+        journeys_in_flight: j.in_flight,
+        journeys_stalled: j.stalled,
+        journey_timeout_ms,
         mots_per_sco_count: j.mots_per_sco.count(),
         mots_per_sco_p50: j.mots_per_sco.percentile(0.50),
         mots_per_sco_p95: j.mots_per_sco.percentile(0.95),

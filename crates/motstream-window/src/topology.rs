@@ -30,6 +30,10 @@ pub struct ExperienceSpec {
     /// The experience's final MOT: a journey that reaches it successfully is a Successful
     /// Customer Outcome (SCO). Must belong to this experience.
     pub sco: MotIdx,
+    /// How long (event time) a journey of this experience may go without an interaction
+    /// before it is closed, abandoned if it did not reach its SCO; `None`: the window
+    /// config's `journey_timeout_ms`. In 1..2^61 ms.
+    pub journey_timeout_ms: Option<u64>,
 }
 
 /// MOTs and experiences, validated. Immutable once built; shared by every partition.
@@ -43,6 +47,10 @@ pub struct Topology {
     /// Impact weight in 1/256 units, for the experience's weighted-failure rollup.
     weight_fp: Vec<u64>,
 }
+
+/// The longest journey timeout: far beyond any use, and small enough that event time plus it
+/// cannot overflow.
+pub(crate) const MAX_TIMEOUT_MS: u64 = i64::MAX as u64 / 4;
 
 /// Fixed-point scale of impact weights.
 pub(crate) const WEIGHT_SCALE: f64 = 256.0;
@@ -86,6 +94,13 @@ impl Topology {
             }
         }
         for (e, spec) in experiences.iter().enumerate() {
+            if let Some(t) = spec.journey_timeout_ms
+                && (t == 0 || t > MAX_TIMEOUT_MS)
+            {
+                problems.push(format!(
+                    "experiences[{e}].journey_timeout_ms: {t} is not in 1..2^61"
+                ));
+            }
             match mots.get(spec.sco.0 as usize) {
                 Some(m) if m.experience.0 as usize == e => {}
                 Some(m) => problems.push(format!(
@@ -140,6 +155,19 @@ impl Topology {
         self.exp_mots.get(exp.0 as usize).map_or(&[], Vec::as_slice)
     }
 
+    /// Each experience's journey timeout in ms, in experience index order, `default_ms` where
+    /// the experience sets none.
+    pub(crate) fn journey_timeouts_ms(&self, default_ms: i64) -> Vec<i64> {
+        self.experiences
+            .iter()
+            .map(|e| {
+                e.journey_timeout_ms
+                    .and_then(|t| i64::try_from(t).ok())
+                    .unwrap_or(default_ms)
+            })
+            .collect()
+    }
+
     /// The MOT's impact weight in 1/256 units; 0 for an index out of range.
     pub(crate) fn weight_fp(&self, mot: MotIdx) -> u64 {
         self.weight_fp.get(mot.0 as usize).copied().unwrap_or(0)
@@ -163,6 +191,7 @@ pub(crate) fn one_experience(mots: u32) -> Topology {
         (0..mots).map(spec).collect(),
         vec![ExperienceSpec {
             sco: MotIdx(mots - 1),
+            journey_timeout_ms: None,
         }],
     )
     .expect("topology")
@@ -185,8 +214,14 @@ mod tests {
         let t = Topology::new(
             vec![mot(0), mot(1), mot(0)],
             vec![
-                ExperienceSpec { sco: MotIdx(2) },
-                ExperienceSpec { sco: MotIdx(1) },
+                ExperienceSpec {
+                    sco: MotIdx(2),
+                    journey_timeout_ms: None,
+                },
+                ExperienceSpec {
+                    sco: MotIdx(1),
+                    journey_timeout_ms: None,
+                },
             ],
         )
         .expect("valid topology");
@@ -202,8 +237,14 @@ mod tests {
             target: 1.0,
             impact_weight: f64::NAN,
         };
-        let err = Topology::new(vec![bad, mot(0)], vec![ExperienceSpec { sco: MotIdx(0) }])
-            .expect_err("invalid topology");
+        let err = Topology::new(
+            vec![bad, mot(0)],
+            vec![ExperienceSpec {
+                sco: MotIdx(0),
+                journey_timeout_ms: None,
+            }],
+        )
+        .expect_err("invalid topology");
         let text = err.to_string();
         assert!(text.contains("mots[0].target"), "{text}");
         assert!(text.contains("mots[0].impact_weight"), "{text}");

@@ -15,7 +15,7 @@ use crate::observation::{Applied, MotKey, Observation};
 use crate::partition::{NO_WATERMARK, PartitionState};
 use crate::ring::{Cursor, locate, tag_offset};
 use crate::state::{ExpState, MotState, inc};
-use crate::topology::MotIdx;
+use crate::topology::{MotIdx, Topology};
 use crate::unidentified::UnidentifiedIndex;
 
 /// The writer's private state, behind the partition's writer mutex.
@@ -41,8 +41,9 @@ fn memos_of<'m>(memos: &'m mut [SlotMemo], l: &Layout, mot: MotIdx) -> &'m mut [
 }
 
 impl WriterState {
-    pub(crate) fn new(l: &Layout, mots: usize) -> Self {
+    pub(crate) fn new(l: &Layout, topo: &Topology) -> Self {
         let c = &l.config;
+        let mots = topo.mot_count();
         Self {
             watermark: NO_WATERMARK,
             counter: vec![Cursor::default(); l.counter.len()],
@@ -51,7 +52,11 @@ impl WriterState {
             reasons: Interner::new(c.max_reasons_per_partition, c.max_label_bytes),
             channels: Interner::new(c.max_channels_per_partition, c.max_label_bytes),
             unidentified: UnidentifiedIndex::new(c.max_label_bytes),
-            journeys: JourneyTracker::new(c.max_journeys_per_partition, l.journey_timeout_ms),
+            journeys: JourneyTracker::new(
+                c.max_journeys_per_partition,
+                topo.journey_timeouts_ms(l.journey_timeout_ms),
+                l.journey_timeout_ms,
+            ),
         }
     }
 }
@@ -322,7 +327,7 @@ impl<'a> PartitionWriter<'a> {
         let step = self
             .w
             .journeys
-            .observe(key, exp.0, topo.position(mot), sco, t_ms);
+            .observe(key, exp.0, topo.position(mot), sco, !success, t_ms);
         if step.overflow {
             inc(&p.stats.journeys_overflow);
             return;
@@ -392,6 +397,10 @@ impl<'a> PartitionWriter<'a> {
             .journeys_abandoned
             .fetch_add(report.abandoned, Ordering::Relaxed);
         p.stats.journeys_open.store(report.open, Ordering::Relaxed);
+        for (g, f) in p.in_flight.iter().zip(self.w.journeys.in_flight()) {
+            g.in_flight.store(f.in_flight, Ordering::Relaxed);
+            g.stalled.store(f.stalled, Ordering::Relaxed);
+        }
         report
     }
 

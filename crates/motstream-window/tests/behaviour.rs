@@ -20,7 +20,14 @@ fn aggregator(config: WindowConfig) -> Aggregator {
         })
         .collect();
     Aggregator::new(
-        Topology::new(mots, vec![ExperienceSpec { sco: MotIdx(2) }]).unwrap(),
+        Topology::new(
+            mots,
+            vec![ExperienceSpec {
+                sco: MotIdx(2),
+                journey_timeout_ms: None,
+            }],
+        )
+        .unwrap(),
         config,
     )
     .unwrap()

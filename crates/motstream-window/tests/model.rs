@@ -97,8 +97,14 @@ fn topology() -> Topology {
     Topology::new(
         mots,
         vec![
-            ExperienceSpec { sco: MotIdx(2) },
-            ExperienceSpec { sco: MotIdx(5) },
+            ExperienceSpec {
+                sco: MotIdx(2),
+                journey_timeout_ms: None,
+            },
+            ExperienceSpec {
+                sco: MotIdx(5),
+                journey_timeout_ms: None,
+            },
         ],
     )
     .unwrap()

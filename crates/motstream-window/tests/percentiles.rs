@@ -65,7 +65,10 @@ fn status_latency_percentiles_are_within_two_percent_over_partitions() {
             target: 0.99,
             impact_weight: 1.0,
         }],
-        vec![ExperienceSpec { sco: MotIdx(0) }],
+        vec![ExperienceSpec {
+            sco: MotIdx(0),
+            journey_timeout_ms: None,
+        }],
     )
     .unwrap();
     let agg = Aggregator::new(topo, WindowConfig::default()).unwrap();

@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use motstream_core::Catalog;
 use serde_json::json;
 
@@ -57,7 +58,7 @@ pub fn summary(c: &Catalog) -> String {
                     pct(m.target),
                     m.smoto
                         .max_duration
-                        .map_or("-".into(), motstream_server::config::duration_text),
+                        .map_or("-".into(), motstream_core::units::short_duration),
                     format!("{}", m.impact_weight),
                     format!("{} (min {} events)", rules.join(" "), p.min_events),
                 ]
@@ -96,6 +97,7 @@ pub fn summary(c: &Catalog) -> String {
 
 fn summary_json(c: &Catalog) -> serde_json::Value {
     json!({
+        "valid": true,
         "origin": c.origin,
         "experiences": c.experiences.iter().map(|e| json!({
             "id": e.id,
@@ -118,18 +120,48 @@ fn summary_json(c: &Catalog) -> serde_json::Value {
     })
 }
 
+/// An invalid catalog as JSON: every problem with its file, line and field.
+fn problems_json(e: &motstream_core::CatalogError) -> serde_json::Value {
+    json!({
+        "valid": false,
+        "origin": e.origin,
+        "problems": e.problems.iter().map(|p| json!({
+            "file": e.origin,
+            "line": p.line,
+            "column": p.column,
+            "field": p.field,
+            "message": p.message,
+        })).collect::<Vec<_>>(),
+    })
+}
+
 /// `motstream catalog ...`.
 pub fn run(cmd: &CatalogCmd) -> anyhow::Result<ExitCode> {
     let CatalogCmd::Check(CatalogCheck { file, json }) = cmd;
+    if *json {
+        // Errors as JSON too, on stdout, with exit status 1, so that a script reads one format.
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("reading catalog {}", file.display()))?;
+        if let Err(e) = Catalog::from_yaml(&text, &file.display().to_string()) {
+            write_stdout(&format!("{:#}\n", problems_json(&e)))?;
+            return Ok(ExitCode::FAILURE);
+        }
+    }
     let catalog = motstream_loadgen::files::load_catalog(file)?;
     let text = if *json {
         format!("{:#}\n", summary_json(&catalog))
     } else {
         summary(&catalog)
     };
-    #[allow(clippy::print_stdout)]
-    {
-        print!("{text}");
-    }
+    write_stdout(&text)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes to stdout, returning (not panicking on) a closed pipe.
+fn write_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .context("writing to stdout")
 }

@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::ServiceArgs;
 use crate::logging::LogFormat;
 use motstream_loadgen::loadgen::LoadgenArgs;
-use motstream_server::embedded::DemoSettings;
+use motstream_server::embedded::{DEFAULT_LINGER_MS, DemoSettings};
 
 /// motstream: every customer interaction as live operational truth.
 ///
@@ -67,6 +67,9 @@ pub enum Command {
     Alerts(motstream_client::AlertsArgs),
     /// MOT ids seen in events but absent from the catalog.
     Unidentified(motstream_client::UnidentifiedArgs),
+    /// Read the dead-letter topic: the latest rejected events and why, or counts by reason.
+    #[command(subcommand)]
+    Dlq(crate::dlq_cmd::DlqCmd),
 }
 
 #[derive(Debug, Subcommand)]
@@ -105,6 +108,10 @@ pub struct DemoArgs {
     /// Partitions of the embedded topic.
     #[arg(long, env = "MOTSTREAM_DEMO_PARTITIONS", default_value_t = 8)]
     pub partitions: i32,
+    /// How long the simulator's producer batches per partition, in ms. Shorter means fresher
+    /// windows but a busier embedded broker (see `motstream_server::embedded::DEFAULT_LINGER_MS`).
+    #[arg(long, env = "MOTSTREAM_DEMO_LINGER_MS", default_value_t = DEFAULT_LINGER_MS)]
+    pub linger_ms: u32,
 }
 
 impl DemoArgs {
@@ -115,6 +122,7 @@ impl DemoArgs {
             scenario: self.scenario.clone(),
             seed: self.seed,
             partitions: self.partitions,
+            linger_ms: self.linger_ms,
         }
     }
 }

@@ -27,7 +27,8 @@ pub struct ServiceArgs {
     /// TOML config file; its keys are these flags' long names with `_` for `-`.
     #[arg(long, env = "MOTSTREAM_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Kafka bootstrap servers. Unset: the embedded in-process broker.
+    /// Kafka bootstrap servers: required by `run`. The no-argument default runs its own
+    /// embedded broker and refuses this.
     #[arg(long, env = "MOTSTREAM_BROKERS")]
     pub brokers: Option<String>,
     /// Consumer group id.

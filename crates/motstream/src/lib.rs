@@ -7,4 +7,5 @@ pub mod alerts;
 pub mod catalog_cmd;
 pub mod cli;
 pub mod config;
+pub mod dlq_cmd;
 pub mod logging;

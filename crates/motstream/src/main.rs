@@ -33,6 +33,14 @@ fn embedded(cli: &Cli, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Whether the error is stdout closed by its reader.
+fn broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 fn main() -> ExitCode {
     let matches = motstream::cli::command().get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
@@ -51,9 +59,12 @@ fn main() -> ExitCode {
         Some(Command::Watch(a)) => motstream_client::watch(a),
         Some(Command::Alerts(a)) => motstream_client::alerts(a),
         Some(Command::Unidentified(a)) => motstream_client::unidentified(a),
+        Some(Command::Dlq(c)) => motstream::dlq_cmd::run(c),
     };
     match result {
         Ok(code) => code,
+        // `motstream ... | head`: the reader has what it wanted.
+        Err(e) if broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             // `{:#}` prints the whole context chain on one line: "loading config: file:3: ...".
             // The one place the binary writes to stderr directly: logging may not be set up.

@@ -98,7 +98,7 @@ fn misspelt_catalog_key_exits_nonzero_naming_its_line() {
     let err = text(&out.stderr);
     assert!(
         err.contains(&format!(
-            "{}:{line}: experiences[0].mots[1]: unknown field `run_book`",
+            "{}:{line}: experiences[0].mots[1].run_book: unknown field; did you mean runbook?",
             p.display()
         )),
         "{err}"

@@ -7,6 +7,7 @@
 
 mod model;
 mod raw;
+mod shape;
 mod validate;
 
 use std::time::Duration;

@@ -35,6 +35,10 @@ pub struct Experience {
     pub sco_mot: MotIdx,
     /// The experience's MOTs, in journey order as declared.
     pub mots: Vec<MotIdx>,
+    /// How long a journey may go without an interaction before it is closed, abandoned if it
+    /// did not reach the SCO (`journey_timeout`, or `defaults.journey_timeout`); `None`: the
+    /// service's default (`--journey-timeout`, 30 minutes).
+    pub journey_timeout: Option<Duration>,
 }
 
 /// The rule that says whether one interaction was a Successful MOT Outcome.

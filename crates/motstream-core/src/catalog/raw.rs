@@ -24,6 +24,8 @@ pub(super) struct RawDefaults {
     pub owner: Option<RawPerson>,
     pub alert_policy: Option<RawAlertPolicy>,
     pub dashboard_url: Option<String>,
+    /// A human duration: how long a journey may be idle before it counts as abandoned.
+    pub journey_timeout: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -35,6 +37,8 @@ pub(super) struct RawExperience {
     pub description: Option<String>,
     pub manager: RawPerson,
     pub sco: String,
+    #[serde(default)]
+    pub journey_timeout: Option<String>,
     pub mots: Vec<RawMot>,
 }
 

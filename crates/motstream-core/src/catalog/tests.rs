@@ -75,10 +75,70 @@ fn misspelt_field_names_file_line_and_field() {
     let p = problems(&text);
     assert_eq!(p.len(), 1, "{p:?}");
     assert!(
-        p[0].starts_with("cat.yaml:15: experiences[0].mots[1]: unknown field `targt`"),
+        p[0].starts_with(
+            "cat.yaml:15: experiences[0].mots[1].targt: unknown field; did you mean target? (known here: id, name, type,"
+        ),
         "{p:?}"
     );
-    assert!(p[0].contains("unknown field `targt`"), "{p:?}");
+}
+
+#[test]
+fn five_different_problems_are_all_reported_in_the_catalogs_words() {
+    let text = "\
+version: 1
+defaults:
+  target: high
+  owner: { name: N, team: t, contact: c }
+experiences:
+  - id: e
+    name: E
+    manager: { name: M, team: t, contact: c }
+    sco: z
+    mots:
+      - id: a
+        name: A
+        targt: 0.9
+      - id: b
+        smoto: { max_duration: soon }
+";
+    let p = problems(text);
+    let soon = humantime::parse_duration("soon").unwrap_err().to_string();
+    let want = [
+        r#"cat.yaml:3: defaults.target: must be a number, not the text "high""#.to_owned(),
+        r#"cat.yaml:9: experiences[0].sco: "z" is not one of this experience's MOTs (a, b)"#
+            .to_owned(),
+        "cat.yaml:13: experiences[0].mots[0].targt: unknown field; did you mean target?".to_owned(),
+        "cat.yaml:14: experiences[0].mots[1].name: missing: text is required".to_owned(),
+        format!(
+            r#"cat.yaml:15: experiences[0].mots[1].smoto.max_duration: "soon" is not a duration such as 90s, 5m or 6h: {soon}"#
+        ),
+    ];
+    assert_eq!(p.len(), want.len(), "{p:#?}");
+    for (got, want) in p.iter().zip(&want) {
+        assert!(got.starts_with(want.as_str()), "{got}\nwanted {want}");
+    }
+    assert!(
+        p.iter()
+            .all(|l| !l.contains("f64") && !l.contains("invalid type")),
+        "no Rust words: {p:#?}"
+    );
+}
+
+#[test]
+fn wrong_types_anywhere_name_what_was_expected() {
+    let text = SMALL.replace("version: 1", "version: one").replace(
+        "        target: 0.99",
+        "        target: [1]\n        channels: web",
+    );
+    let p = problems(&text);
+    assert_eq!(
+        p,
+        vec![
+            r#"cat.yaml:1: version: must be a whole number of zero or more, not the text "one""#,
+            "cat.yaml:15: experiences[0].mots[1].target: must be a number, not a list",
+            r#"cat.yaml:16: experiences[0].mots[1].channels: must be a list, not the text "web""#,
+        ]
+    );
 }
 
 #[test]
@@ -143,5 +203,31 @@ fn yaml_syntax_error_has_line_and_column() {
     assert!(
         p[0].split(':').nth(1).unwrap().parse::<usize>().is_ok(),
         "{p:?}"
+    );
+}
+
+#[test]
+fn journey_timeout_comes_from_the_experience_then_the_defaults_then_the_service() {
+    let none = Catalog::from_yaml(SMALL, "cat.yaml").unwrap();
+    assert_eq!(none.experiences[0].journey_timeout, None, "service default");
+    let text = SMALL.replace(
+        "  target: 0.95\n",
+        "  target: 0.95\n  journey_timeout: 45m\n",
+    );
+    let inherited = Catalog::from_yaml(&text, "cat.yaml").unwrap();
+    assert_eq!(
+        inherited.experiences[0].journey_timeout,
+        Some(Duration::from_secs(45 * 60))
+    );
+    let own = text.replace("    sco: b\n", "    sco: b\n    journey_timeout: 2h\n");
+    let own = Catalog::from_yaml(&own, "cat.yaml").unwrap();
+    assert_eq!(
+        own.experiences[0].journey_timeout,
+        Some(Duration::from_secs(7200))
+    );
+    let bad = SMALL.replace("    sco: b\n", "    sco: b\n    journey_timeout: 0s\n");
+    assert_eq!(
+        problems(&bad),
+        vec!["cat.yaml:10: experiences[0].journey_timeout: must be longer than zero"]
     );
 }

@@ -216,8 +216,13 @@ impl Checker<'_> {
 }
 
 pub(super) fn load(text: &str, origin: &str) -> Result<Catalog, CatalogError> {
-    let raw: RawCatalog =
+    // YAML syntax first (a syntax error leaves nothing to check further), then the shape,
+    // then serde on the cleaned document, which cannot fail unless `shape` and `raw` disagree.
+    let doc: serde_norway::Value =
         serde_norway::from_str(text).map_err(|e| parse_error(&e, text, origin))?;
+    let (clean, shape_problems) = super::shape::check(&doc, text);
+    let raw: RawCatalog =
+        serde_norway::from_value(clean).map_err(|e| parse_error(&e, text, origin))?;
     let mut c = Checker {
         text,
         problems: Vec::new(),
@@ -259,6 +264,11 @@ pub(super) fn load(text: &str, origin: &str) -> Result<Catalog, CatalogError> {
         ),
         None => AlertPolicy::sre_workbook(),
     };
+
+    let default_journey_timeout = d
+        .journey_timeout
+        .as_deref()
+        .and_then(|t| c.duration(&with(&dp, &[K("journey_timeout")]), t));
 
     if raw.experiences.is_empty() {
         c.report(&[K("experiences")], "declares no experience");
@@ -390,6 +400,10 @@ pub(super) fn load(text: &str, origin: &str) -> Result<Catalog, CatalogError> {
                 ),
             );
         }
+        let journey_timeout = match &re.journey_timeout {
+            Some(t) => c.duration(&with(&ep, &[K("journey_timeout")]), t),
+            None => default_journey_timeout,
+        };
         experiences.push(Experience {
             id: re.id.clone(),
             name: re.name.clone(),
@@ -397,9 +411,17 @@ pub(super) fn load(text: &str, origin: &str) -> Result<Catalog, CatalogError> {
             manager,
             sco_mot: sco.unwrap_or(MotIdx(0)),
             mots: exp_mots,
+            journey_timeout,
         });
     }
 
+    // A field whose value was wrong was checked as its placeholder: what that gave is noise.
+    c.problems.retain(|p| {
+        !shape_problems
+            .iter()
+            .any(|s| super::shape::is_under(&p.field, &s.field))
+    });
+    c.problems.extend(shape_problems);
     if !c.problems.is_empty() {
         c.problems.sort_by_key(|p| p.line.unwrap_or(0));
         return Err(CatalogError {

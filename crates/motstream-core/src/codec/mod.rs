@@ -125,9 +125,33 @@ impl Decoder {
         let mut raw = RawEvent::default();
         match encoding {
             Encoding::Json => json::decode(payload, &mut raw)?,
+            Encoding::Protobuf if content_type.is_none() => proto::decode(payload, &mut raw)
+                .map_err(|e| match e {
+                    // Guessed, not declared: say so, rather than blame protobuf for a text.
+                    EventError::NotProtobuf(why) => {
+                        EventError::Unrecognised(undetected(payload, &why))
+                    }
+                    e => e,
+                })?,
             Encoding::Protobuf => proto::decode(payload, &mut raw)?,
         }
         raw.validate(&self.limits, now_ms)
+    }
+}
+
+/// Why a payload without content-type is neither encoding: it does not start with `{` (so
+/// not JSON), and what protobuf made of it; text is quoted (its start), so that a CSV line or
+/// a log line is recognisable.
+fn undetected(payload: &[u8], proto_error: &str) -> String {
+    match std::str::from_utf8(payload) {
+        Ok(text) if text.chars().all(|c| !c.is_control() || c.is_whitespace()) => {
+            let start: String = text.chars().take(40).collect();
+            let more = if text.chars().count() > 40 { "..." } else { "" };
+            format!(
+                "it is text ({start:?}{more}) that does not start with '{{', and not protobuf ({proto_error})"
+            )
+        }
+        _ => format!("it does not start with '{{', and is not protobuf ({proto_error})"),
     }
 }
 

@@ -258,6 +258,22 @@ fn invalid_utf8_is_named_for_json_and_protobuf() {
 }
 
 #[test]
+fn text_without_content_type_is_reported_as_neither_json_nor_protobuf() {
+    let err = decode_err(b"bag-drop,failure,kiosk-offline", None);
+    assert_eq!(err.reason(), "unrecognised_payload", "{err}");
+    let text = err.to_string();
+    assert!(
+        text.starts_with("payload: neither JSON nor protobuf")
+            && text.contains("\"bag-drop,failure,kiosk-offline\"")
+            && text.contains("content-type application/json"),
+        "{text}"
+    );
+    // Declared protobuf stays a protobuf error.
+    let err = decode_err(b"bag-drop,failure", Some("application/x-protobuf"));
+    assert_eq!(err.reason(), "not_protobuf", "{err}");
+}
+
+#[test]
 fn oversize_payload_is_rejected_before_parsing() {
     let big = vec![b' '; 70_000];
     assert_eq!(decode_err(&big, None).reason(), "payload_too_large");

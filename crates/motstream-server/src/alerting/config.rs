@@ -52,7 +52,7 @@ impl Default for AlertSettings {
 impl AlertSettings {
     /// `key = value` lines for `config show`, the secret masked.
     pub fn render(&self, src: impl Fn(&str) -> Source) -> String {
-        let h = |d: Duration| format!("{:?}", crate::config::duration_text(d));
+        let h = |d: Duration| format!("{:?}", motstream_core::units::short_duration(d));
         let lines = [
             ("alertmanager_urls", format!("{:?}", self.alertmanager_urls)),
             (

@@ -47,7 +47,7 @@ pub fn window(field: &str, text: &str, default: &str, retention_ms: u64) -> Resu
     if ms > retention_ms {
         return Err(Status::out_of_range(format!(
             "{field}: {text:?} is longer than the retention ({})",
-            crate::config::duration_text(Duration::from_millis(retention_ms))
+            motstream_core::units::short_duration(Duration::from_millis(retention_ms))
         )));
     }
     Ok(Window {
@@ -179,10 +179,36 @@ impl Filter {
             }
             s => s,
         };
+        // Like an unknown experience, a team or owner nobody in the catalog has is a mistake to
+        // report, not an empty answer.
+        let team = nonempty(&f.team);
+        if let Some(t) = &team
+            && !catalog
+                .mots
+                .iter()
+                .any(|m| m.owner.team.eq_ignore_ascii_case(t))
+        {
+            let teams: std::collections::BTreeSet<&str> =
+                catalog.mots.iter().map(|m| m.owner.team.as_str()).collect();
+            return Err(Status::invalid_argument(format!(
+                "filter.team: {t:?} owns no MOT in the catalog (teams: {})",
+                teams.into_iter().collect::<Vec<_>>().join(", ")
+            )));
+        }
+        let owner = nonempty(&f.owner);
+        if let Some(o) = &owner
+            && !catalog.mots.iter().any(|m| {
+                m.owner.name.eq_ignore_ascii_case(o) || m.owner.contact.eq_ignore_ascii_case(o)
+            })
+        {
+            return Err(Status::invalid_argument(format!(
+                "filter.owner: {o:?} is neither the name nor the contact of any MOT owner in the catalog"
+            )));
+        }
         Ok(Self {
             experience,
-            owner: nonempty(&f.owner),
-            team: nonempty(&f.team),
+            owner,
+            team,
             alert_state,
         })
     }
@@ -338,6 +364,9 @@ pub fn experience(
         journeys_started: e.journeys_started,
         journeys_completed: e.journeys_completed,
         journeys_abandoned: e.journeys_abandoned,
+        journeys_in_flight: e.journeys_in_flight,
+        journeys_stalled: e.journeys_stalled,
+        journey_timeout_ms: e.journey_timeout_ms,
         mots_per_sco_p50: e.mots_per_sco_p50.map(f64::from),
         mots_per_sco_p95: e.mots_per_sco_p95.map(f64::from),
         mots: e

@@ -161,6 +161,13 @@ impl MotQuery for QueryService {
     ) -> Result<Response<pb::ListAlertsResponse>, Status> {
         unary(&self.ctx, req, |c, r| c.list_alerts(r)).await
     }
+
+    async fn list_active_alerts(
+        &self,
+        req: Request<pb::ListActiveAlertsRequest>,
+    ) -> Result<Response<pb::ListActiveAlertsResponse>, Status> {
+        unary(&self.ctx, req, |c, r| c.list_active_alerts(r)).await
+    }
 }
 
 /// Checks `authorization: Bearer <token>` in constant time for the token's length.

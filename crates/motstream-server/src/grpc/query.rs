@@ -23,6 +23,9 @@ pub const MOT_STATES: &[&str] = &["firing", "pending", "inactive"];
 /// Alert states an alert filter accepts.
 pub const ALERT_STATES: &[&str] = &["pending", "firing", "resolved", "inactive"];
 
+/// The alert states an active alert can be in.
+pub const ACTIVE_STATES: &[&str] = &["pending", "firing"];
+
 /// How long a computed status is reused by watchers, lists and GetMot: watchers tick at their
 /// own phase and dashboards poll the same MOTs, so without this 1,000 watchers would recompute
 /// 1,000 times a second. Every answer carries the `as_of_ms` it was computed at.
@@ -248,6 +251,24 @@ impl Ctx {
             .history(limit, |t| filter.matches_alert(t, catalog));
         Ok(pb::ListAlertsResponse {
             transitions: list.iter().map(|t| convert::alert(t)).collect(),
+        })
+    }
+
+    pub fn list_active_alerts(
+        &self,
+        r: &pb::ListActiveAlertsRequest,
+    ) -> Result<pb::ListActiveAlertsResponse, Status> {
+        let catalog = &self.state.catalog;
+        let filter = Filter::parse(r.filter.as_ref(), catalog, ACTIVE_STATES)?;
+        let mut list: Vec<_> = self
+            .alerts
+            .active()
+            .into_iter()
+            .filter(|t| filter.matches_alert(t, catalog))
+            .collect();
+        crate::alert_feed::sort_active(&mut list);
+        Ok(pb::ListActiveAlertsResponse {
+            alerts: list.iter().map(|t| convert::alert(t)).collect(),
         })
     }
 }

@@ -191,3 +191,82 @@ async fn watches_end_with_unavailable_when_the_server_stops() {
     assert_eq!(code, Some(tonic::Code::Unavailable));
     assert!(mots.next().await.is_none() && al.next().await.is_none());
 }
+
+#[tokio::test]
+async fn active_alerts_list_what_is_firing_now_not_transitions_resolved_since() {
+    let alerts = Arc::new(AlertFeed::default());
+    let (q, _stop) = service(&alerts);
+    // bag-drop fired and resolved long ago; security is pending; lounge-entry fires now.
+    alerts.publish(transition(
+        "bag-drop",
+        "airport-ground-ops",
+        AlertState::Firing,
+        1,
+    ));
+    alerts.publish(transition(
+        "bag-drop",
+        "airport-ground-ops",
+        AlertState::Resolved,
+        2,
+    ));
+    alerts.publish(transition(
+        "security",
+        "security-ops",
+        AlertState::Pending,
+        3,
+    ));
+    alerts.publish(transition(
+        "lounge-entry",
+        "lounge-ops",
+        AlertState::Pending,
+        4,
+    ));
+    alerts.publish(transition(
+        "lounge-entry",
+        "lounge-ops",
+        AlertState::Firing,
+        5,
+    ));
+    let active = |f: Option<pb::MotFilter>| {
+        let q = &q;
+        async move {
+            q.list_active_alerts(Request::new(pb::ListActiveAlertsRequest { filter: f }))
+                .await
+                .expect("ListActiveAlerts")
+                .into_inner()
+                .alerts
+                .into_iter()
+                .map(|t| (t.mot_id, t.state, t.at_ms))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        active(None).await,
+        vec![
+            ("lounge-entry".to_owned(), "firing".to_owned(), 5),
+            ("security".to_owned(), "pending".to_owned(), 3),
+        ],
+        "each active alert once, firing first; the resolved bag-drop alert is not listed"
+    );
+    assert_eq!(
+        active(filter(|f| f.alert_state = "firing".into())).await,
+        vec![("lounge-entry".to_owned(), "firing".to_owned(), 5)]
+    );
+    // ListAlerts' `firing` filter, by contrast, still lists bag-drop's old transition.
+    let history = q
+        .list_alerts(Request::new(pb::ListAlertsRequest {
+            filter: filter(|f| f.alert_state = "firing".into()),
+            limit: 10,
+        }))
+        .await
+        .expect("ListAlerts")
+        .into_inner();
+    assert!(history.transitions.iter().any(|t| t.mot_id == "bag-drop"));
+    let bad = q
+        .list_active_alerts(Request::new(pb::ListActiveAlertsRequest {
+            filter: filter(|f| f.alert_state = "resolved".into()),
+        }))
+        .await
+        .expect_err("resolved is never active");
+    assert_eq!(bad.code(), tonic::Code::InvalidArgument, "{bad:?}");
+}
