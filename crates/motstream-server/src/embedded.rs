@@ -85,6 +85,7 @@ pub fn run(mut cfg: ServiceConfig, demo: &DemoSettings) -> anyhow::Result<()> {
         {
             println!(
                 "\nmotstream is running on an embedded Kafka broker with simulated journeys ({} interactions/s).\n\
+                 \n  dashboard  http://{http}/   (open it in a browser)\
                  \n  broker     {bootstrap}   (topic {topic}, dead letters {dlq})\
                  \n  status     http://{http}/status?window=5m\
                  \n  metrics    http://{http}/metrics   (Prometheus)\

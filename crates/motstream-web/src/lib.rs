@@ -22,7 +22,6 @@ mod live;
 mod source;
 
 use std::convert::Infallible;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,25 +43,6 @@ pub use source::{DashboardSource, DataError};
 pub struct WebConfig {
     /// When set, the page and its data need this token (the gRPC bearer token).
     pub token: Option<Arc<str>>,
-}
-
-impl WebConfig {
-    /// Reads the token from the service's token file (surrounding whitespace trimmed); no file:
-    /// no check.
-    pub fn from_token_file(path: Option<&Path>) -> Result<Self, String> {
-        let Some(path) = path else {
-            return Ok(Self::default());
-        };
-        let t = std::fs::read_to_string(path)
-            .map_err(|e| format!("grpc_token_file: reading {}: {e}", path.display()))?;
-        let t = t.trim();
-        if t.is_empty() {
-            return Err(format!("grpc_token_file: {} is empty", path.display()));
-        }
-        Ok(Self {
-            token: Some(Arc::from(t)),
-        })
-    }
 }
 
 /// Most points a series may ask for.
