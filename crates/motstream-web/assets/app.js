@@ -83,6 +83,7 @@ function connect(window) {
   ctx.status = null;
   source = new EventSource(withToken('/api/events?window=' + encodeURIComponent(window)));
   source.addEventListener('status', (ev) => {
+    if (!performance.getEntriesByName('first-status').length) performance.mark('first-status');
     ctx.status = JSON.parse(ev.data);
     lastUpdate = Date.now();
     index();
@@ -174,6 +175,7 @@ document.getElementById('zone').textContent = 'Times in ' + zone();
 async function start() {
   try {
     ctx.catalog = await fetchJson('/api/catalog');
+    performance.mark('catalog');
   } catch (e) {
     fill(main, h('p', { class: 'error', role: 'alert' }, 'Cannot load the catalog: ' + e.message));
     return;

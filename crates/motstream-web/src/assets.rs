@@ -14,6 +14,7 @@ pub(crate) struct Asset {
 
 const JS: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
+const SVG: &str = "image/svg+xml";
 
 macro_rules! asset {
     ($path:literal, $mime:expr) => {
@@ -30,6 +31,7 @@ pub(crate) const INDEX: &str = include_str!("../assets/index.html");
 
 pub(crate) const ASSETS: &[Asset] = &[
     asset!("app.css", CSS),
+    asset!("favicon.svg", SVG),
     asset!("app.js", JS),
     asset!("format.js", JS),
     asset!("dom.js", JS),

@@ -210,10 +210,10 @@ async fn every_referenced_asset_is_embedded_and_nothing_is_inline() {
     for r in refs {
         let (code, h, _) = get(&app, &format!("/assets/{r}"), None).await;
         assert_eq!(code, StatusCode::OK, "{r}");
-        let want = if r.ends_with(".css") {
-            "text/css"
-        } else {
-            "text/javascript"
+        let want = match r.rsplit_once('.').map(|(_, ext)| ext) {
+            Some("css") => "text/css",
+            Some("svg") => "image/svg+xml",
+            _ => "text/javascript",
         };
         assert!(
             h[header::CONTENT_TYPE]
