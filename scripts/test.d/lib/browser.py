@@ -46,12 +46,14 @@ class Browser:
         ):
             o.add_argument(a)
         o.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        # Return from get() once the DOM is parsed; callers wait for what they need.
+        o.page_load_strategy = "eager"
         self.driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=o)
         # The window size includes headless Chromium's (invisible) browser frame; the viewport,
         # which screenshots capture, is set exactly.
         self.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
             "width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
-        self.driver.set_page_load_timeout(30)
+        self.driver.set_page_load_timeout(120)
         self.driver.set_script_timeout(30)
 
     def console_errors(self):
