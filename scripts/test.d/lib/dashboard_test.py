@@ -190,7 +190,8 @@ def hostile(b, svc, brokers, topic):
     cells = []
 
     def shown():
-        cells[:] = [c.text for c in d.find_elements(By.CSS_SELECTOR, "td.unid-id")]
+        # Read in one script: the rows are rebuilt every second, so element handles go stale.
+        cells[:] = d.execute_script("return [...document.querySelectorAll('td.unid-id')].map(c => c.textContent)")
         return HOSTILE in cells
 
     wait_for(shown, 10)
