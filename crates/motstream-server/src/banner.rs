@@ -82,6 +82,7 @@ impl Banner<'_> {
         } = self;
         let mut out = format!(
             "\nmotstream is running on an embedded Kafka broker with simulated journeys ({rate} interactions/s).\n\
+             \n  dashboard  http://{http}/   (open it in a browser)\
              \n  broker     {bootstrap}   (topic {topic}, dead letters {dlq})\
              \n  status     http://{http}/status?window=5m\
              \n  metrics    http://{http}/metrics   (Prometheus)\

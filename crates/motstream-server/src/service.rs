@@ -84,6 +84,15 @@ impl Service {
         } else {
             axum::Router::new()
         };
+        // The browser dashboard at `/`, behind the gRPC token when there is one; read before
+        // ingest starts, so that a bad token file stops nothing half-started.
+        let web = motstream_web::WebConfig {
+            token: cfg
+                .grpc_token_file
+                .as_ref()
+                .map(crate::grpc::read_token)
+                .transpose()?,
+        };
         let stop_ingest = Arc::new(AtomicBool::new(false));
         let ingest = {
             let (catalog, sink, health, stop) = (
@@ -110,18 +119,19 @@ impl Service {
                 })
                 .context("starting the ingest thread")?
         };
+        let dashboard = motstream_web::router(Arc::clone(&state) as _, web);
         let (stop_http, mut rx) = watch::channel(false);
         let (http_addr, http) = crate::http::serve(
             cfg.metrics_listen,
             Arc::clone(&health),
             Arc::clone(&state) as Arc<dyn crate::http::StatusSource>,
-            metrics_routes,
+            metrics_routes.merge(dashboard),
             async move {
                 let _ = rx.wait_for(|stop| *stop).await;
             },
         )
         .await?;
-        info!(%http_addr, metrics = cfg.exporter, "HTTP status server listening (/healthz, /readyz, /status, /metrics)");
+        info!(%http_addr, metrics = cfg.exporter, "HTTP server listening (dashboard /, /healthz, /readyz, /status, /metrics)");
         let (grpc_addr, grpc, grpc_task) = crate::grpc::serve(
             &crate::grpc::GrpcSettings::from_config(cfg),
             Arc::clone(&state),

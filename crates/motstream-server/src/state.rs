@@ -300,6 +300,60 @@ impl crate::http::StatusSource for AggregatorState {
     }
 }
 
+/// The dashboard reads the same status document as `/status` (one number everywhere), the
+/// catalog facts it shows beside the numbers, and per-MOT series from the same rings.
+impl motstream_web::DashboardSource for AggregatorState {
+    fn catalog(&self) -> Value {
+        let c = &self.catalog;
+        let person = |p: &motstream_core::catalog::Person| json!({"name": p.name, "team": p.team, "contact": p.contact});
+        json!({
+            "experiences": c.experiences.iter().map(|e| json!({
+                "id": e.id, "name": e.name, "description": e.description, "manager": person(&e.manager),
+                "sco": c.mot(e.sco_mot).id,
+                "mots": e.mots.iter().map(|m| c.mot(*m).id.as_str()).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "mots": c.mots.iter().map(|m| json!({
+                "id": m.id, "name": m.name, "experience": c.experience(m.experience).id,
+                "type": m.kind, "channels": m.channels, "owner": person(&m.owner),
+                "target": m.target, "runbook": m.runbook, "impact_weight": m.impact_weight,
+                "dashboard_url": c.dashboard_url.as_ref().map(|u| {
+                    u.replace("{mot}", &m.id).replace("{experience}", &c.experience(m.experience).id)
+                }),
+            })).collect::<Vec<_>>(),
+        })
+    }
+
+    fn status(&self, window: Duration) -> Result<Value, motstream_web::DataError> {
+        crate::http::StatusSource::status(self, window)
+            .map_err(motstream_web::DataError::BadRequest)
+    }
+
+    fn series(
+        &self,
+        mot_id: &str,
+        window: Duration,
+        points: usize,
+        now_ms: i64,
+    ) -> Result<Value, motstream_web::DataError> {
+        let idx = self.catalog.mot_idx(mot_id).ok_or_else(|| {
+            motstream_web::DataError::NotFound(format!("mot: {mot_id:?} is not in the catalog"))
+        })?;
+        let s = self
+            .agg
+            .mot_series(MotIdx(idx.0), ms(window), points, now_ms)
+            .map_err(|e| motstream_web::DataError::BadRequest(e.to_string()))?;
+        Ok(json!({
+            "mot": mot_id, "window_ms": ms(window), "now_ms": now_ms,
+            "from_ms": s.span.from_ms, "to_ms": s.span.to_ms, "resolution_ms": s.span.resolution_ms,
+            "step_ms": s.step_ms, "target": self.catalog.mot(idx).target,
+            "points": s.points.iter().map(|p| match p.counts {
+                Some(c) => json!([p.from_ms, c.successes, c.failures]),
+                None => json!([p.from_ms, null, null]),
+            }).collect::<Vec<_>>(),
+        }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::borrow::Cow;

@@ -171,7 +171,7 @@ fn mot_counts(p: &PartitionState, mot: MotIdx, plan: &WindowPlan) -> Option<Coun
 /// MOT `i`'s head and ring (if allocated) in one partition; `None` when its counts there are
 /// zero: an index outside the topology, or a MOT never seen in this partition (its head is
 /// untouched and it has no ring).
-fn mot_windows(p: &PartitionState, i: usize) -> Option<(&MotHead, Option<&MotState>)> {
+pub(crate) fn mot_windows(p: &PartitionState, i: usize) -> Option<(&MotHead, Option<&MotState>)> {
     let head = p.heads.get(i)?;
     let ring = p.mots.get(i).and_then(|m| m.get()).map(|m| &**m);
     (ring.is_some() || head.touched()).then_some((head, ring))
@@ -179,7 +179,7 @@ fn mot_windows(p: &PartitionState, i: usize) -> Option<(&MotHead, Option<&MotSta
 
 /// Buckets `first..=last` of counter tier `k`, with whole aligned buckets of coarser tiers
 /// standing in for runs of tier-`k` buckets. `None` if a bucket read had been evicted.
-fn read_span(
+pub(crate) fn read_span(
     l: &Layout,
     head: &MotHead,
     ring: Option<&MotState>,

@@ -198,7 +198,8 @@ impl tonic::service::Interceptor for BearerCheck {
     }
 }
 
-fn read_token(path: &PathBuf) -> anyhow::Result<Arc<str>> {
+/// The bearer token in `path` (surrounding whitespace trimmed), for gRPC and the dashboard.
+pub(crate) fn read_token(path: &PathBuf) -> anyhow::Result<Arc<str>> {
     let t = std::fs::read_to_string(path)
         .with_context(|| format!("grpc_token_file: reading {}", path.display()))?;
     let t = t.trim();
