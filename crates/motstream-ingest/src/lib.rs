@@ -16,13 +16,16 @@ mod consumer;
 mod context;
 mod dedup;
 mod dlq;
+mod group;
 mod health;
+mod lifecycle;
 mod metrics;
 mod partition;
 mod sink;
 
 pub use consumer::{IngestConfig, IngestError, run};
-pub use health::{Health, HealthReport, PartitionReport};
+pub use health::{GroupReport, Health, HealthReport, PartitionReport};
+pub use lifecycle::STOP_WITHIN;
 pub use metrics::register as register_metrics;
 pub use sink::{Apply, PartitionKey, Sink};
 

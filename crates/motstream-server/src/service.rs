@@ -196,12 +196,30 @@ pub fn run(cfg: &ServiceConfig) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    rt.block_on(async {
+    let result = rt.block_on(async {
         // Listen before starting, so that a signal during start-up (history replay, topic
         // metadata) stops the service cleanly instead of killing it.
         let stop = tokio::spawn(signal());
         let service = Service::start(cfg).await?;
         let _ = stop.await;
-        service.stop().await
-    })
+        match tokio::time::timeout(SHUTDOWN_WITHIN, service.stop()).await {
+            Ok(r) => r,
+            Err(_) => {
+                error!(
+                    secs = SHUTDOWN_WITHIN.as_secs(),
+                    "not stopped in time; exiting anyway (uncommitted events are re-read at the next start)"
+                );
+                Ok(())
+            }
+        }
+    });
+    // Do not wait for a blocking task still joining a stuck ingest thread.
+    rt.shutdown_background();
+    result
 }
+
+/// `motstream run` exits within this long of SIGINT or SIGTERM, whatever state Kafka is in:
+/// ingest's own bound ([`motstream_ingest::STOP_WITHIN`]) plus time for the servers to close.
+/// Past it the process exits without the final commit, which costs re-reading (never
+/// double-counting) the last events at the next start.
+pub const SHUTDOWN_WITHIN: Duration = Duration::from_secs(10);
