@@ -1,7 +1,8 @@
 //! A broker outage of 60 s (longer than the 10 s session, so every member's assignment is lost)
 //! with one and with two instances in one group on an 8-partition topic: `/readyz` is 503
 //! while the broker is down, every instance rejoins and is ready within 15 s of the broker's
-//! return, the counts are exact, and SIGTERM stops each within the documented 10 s.
+//! return, the counts are exact, and SIGTERM stops each within the documented 10 s, as SIGINT
+//! does an instance in the middle of the outage.
 //!
 //! Its own test binary, because it stops the broker every other test uses (cargo runs test
 //! binaries one at a time), and its two tests take one lock so that neither pauses the broker
@@ -43,6 +44,18 @@ fn kafka(action: &str) {
     assert!(status.success(), "scripts/kafka {action} failed");
 }
 
+/// Resumes the broker when a test fails while it is paused, so the tests after it find one.
+struct ResumeOnDrop(bool);
+
+impl Drop for ResumeOnDrop {
+    fn drop(&mut self) {
+        if self.0 {
+            let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/kafka");
+            let _ = Command::new("bash").arg(script).arg("resume").status();
+        }
+    }
+}
+
 fn ready(s: &ServiceProcess) -> bool {
     s.get("/readyz").0 == 200
 }
@@ -72,11 +85,12 @@ fn wait_exact(svcs: &[ServiceProcess], truth: &Truth, timeout: Duration, what: &
     }
 }
 
-/// SIGTERM and the time to exit, which must be within [`STOP_BOUND`] and clean.
-fn stop_timed(mut s: ServiceProcess) -> Duration {
+/// `signal` (`TERM`, `INT`) and the time to exit, which must be within [`STOP_BOUND`] and
+/// clean.
+fn stop_timed(mut s: ServiceProcess, signal: &str) -> Duration {
     let t0 = Instant::now();
     let _ = Command::new("kill")
-        .args(["-TERM", &s.child.id().to_string()])
+        .args([&format!("-{signal}"), &s.child.id().to_string()])
         .status();
     loop {
         if let Ok(Some(status)) = s.child.try_wait() {
@@ -108,6 +122,20 @@ async fn outage_scenario(instances: usize) {
     let svcs: Vec<ServiceProcess> = (0..instances)
         .map(|i| ServiceProcess::start_on(&unique(&format!("{name}-{i}")), &t))
         .collect();
+    // One more instance, in a group of its own so the counts above are not shared with it:
+    // it gets SIGINT in the middle of the outage, when its session is long lost.
+    let probe_group = unique(&format!("{name}-sigint-group"));
+    let sigint = ServiceProcess::start(
+        &unique(&format!("{name}-sigint")),
+        &[
+            "--topics",
+            &t.events,
+            "--dlq-topic",
+            &t.dlq,
+            "--group-id",
+            &probe_group,
+        ],
+    );
     produce_all(&t.events, &before);
     wait_exact(&svcs, &truth, Duration::from_secs(120), "before the outage");
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -126,10 +154,18 @@ async fn outage_scenario(instances: usize) {
     );
 
     kafka("pause");
+    let mut paused = ResumeOnDrop(true);
     let down = Instant::now();
     let mut ready_while_down = Vec::new();
     let mut probes = 0;
+    let mut sigint = Some(sigint);
+    let mut sigint_exit = None;
     while down.elapsed() < outage() {
+        if down.elapsed() >= outage() * 2 / 3
+            && let Some(p) = sigint.take()
+        {
+            sigint_exit = Some(stop_timed(p, "INT"));
+        }
         for (i, s) in svcs.iter().enumerate() {
             let (code, body) = s.get("/readyz");
             probes += 1;
@@ -143,6 +179,7 @@ async fn outage_scenario(instances: usize) {
         std::thread::sleep(Duration::from_millis(250));
     }
     kafka("resume");
+    paused.0 = false;
     let back = Instant::now();
     let mut ready_after = vec![None; svcs.len()];
     while ready_after.iter().any(Option::is_none) && back.elapsed() < RECOVER {
@@ -195,10 +232,13 @@ async fn outage_scenario(instances: usize) {
         8,
         "every partition held once after: {held:?}"
     );
-    let stops: Vec<Duration> = svcs.into_iter().map(stop_timed).collect();
+    let stops: Vec<Duration> = svcs.into_iter().map(|s| stop_timed(s, "TERM")).collect();
     #[allow(clippy::print_stderr)]
     {
-        eprintln!("outage with {instances} instance(s): stopped in {stops:?}");
+        eprintln!(
+            "outage with {instances} instance(s): SIGINT during the outage exited in \
+             {sigint_exit:?}; SIGTERM after it in {stops:?}"
+        );
     }
 }
 
