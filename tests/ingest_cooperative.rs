@@ -1,6 +1,8 @@
-//! Cooperative rebalancing: a second instance joining the group takes half of the first one's
-//! partitions, and only those: the first keeps the others' windows, live, without replaying
-//! them, and the two instances' counts add up to the ground truth exactly.
+//! Cooperative rebalancing: a second instance joining the group while events flow takes half of
+//! the first one's partitions, and only those: the first keeps the others' windows, live,
+//! without replaying them, and the two instances' counts add up to the ground truth exactly
+//! (what the first had fetched but not applied of a partition it gave up is the second's to
+//! apply). And an instance the group gives no partition is ready and says it holds none.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -65,6 +67,16 @@ async fn a_joining_instance_moves_only_the_partitions_it_takes_and_counts_stay_e
         std::thread::sleep(Duration::from_millis(250));
     }
 
+    // The second half flows while B joins: 40 chunks over about 4 s.
+    let flow = {
+        let events = t.events.clone();
+        std::thread::spawn(move || {
+            for chunk in second.chunks(500) {
+                produce_all(&events, chunk);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
     let b = ServiceProcess::start_on(&unique("coop-b"), &t);
     // Until B holds its share: A's samples, to check that what A keeps never leaves `live`.
     let mut samples = Vec::new();
@@ -113,7 +125,7 @@ async fn a_joining_instance_moves_only_the_partitions_it_takes_and_counts_stay_e
         }
     }
 
-    produce_all(&t.events, &second);
+    flow.join().expect("the producing thread");
     truth.add(&truth2);
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
@@ -132,6 +144,45 @@ async fn a_joining_instance_moves_only_the_partitions_it_takes_and_counts_stay_e
         );
         std::thread::sleep(Duration::from_millis(250));
     }
+    b.stop();
+    a.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_the_group_gives_no_partition_is_ready_and_says_it_holds_none() {
+    let t = Topics::create("nopart", 1).await;
+    let a = ServiceProcess::start_on(&unique("nopart-a"), &t);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while a.get("/readyz").0 != 200 || held(&a).len() != 1 {
+        assert!(
+            Instant::now() < deadline,
+            "A not ready: {}",
+            a.get("/readyz").1
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let b = ServiceProcess::start_on(&unique("nopart-b"), &t);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (code, r) = b.get("/readyz");
+        if code == 200 {
+            assert_eq!(r["partitions_held"], 0, "{r}");
+            let note = r["notes"][0].as_str().unwrap_or_default();
+            assert!(note.contains("holds no partitions"), "{r}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "B not ready: {r}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let (code, h) = b.get("/healthz");
+    assert_eq!(code, 200, "{h}");
+    assert!(
+        h["notes"][0]
+            .as_str()
+            .is_some_and(|n| n.contains("holds no partitions")),
+        "{h}"
+    );
+    assert_eq!(held(&a).len(), 1, "A kept its partition");
     b.stop();
     a.stop();
 }

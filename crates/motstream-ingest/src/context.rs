@@ -202,11 +202,21 @@ impl IngestContext {
                 (Some(c), _) => (c, c),
                 (None, Some(r)) => (r, r),
                 (None, None) => {
-                    // Nothing newer than the lookback: start at the end, live.
+                    // Nothing newer than the lookback: start at the end, live. Events may have
+                    // been written since the lookup (a topic's first events, produced as the
+                    // group forms): starting at the end as it is now would skip them. So take
+                    // the end first and then ask again; what the second lookup does not find is
+                    // older than the lookback, everything from the end taken before is kept.
                     let hi = c
                         .fetch_watermarks(&t, p, self.request_timeout)
                         .map_or(0, |(_, hi)| hi);
-                    (hi, hi)
+                    let mut again = TopicPartitionList::new();
+                    let _ = again.add_partition_offset(&t, p, Offset::Offset(since));
+                    let found = c.offsets_for_times(again, self.request_timeout).ok();
+                    match offset_in(&found, &t, p) {
+                        Some(r) if r < hi => (r, r),
+                        _ => (hi, hi),
+                    }
                 }
             };
             if let Err(e) = tpl.set_partition_offset(&t, p, Offset::Offset(start)) {
