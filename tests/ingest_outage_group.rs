@@ -1,4 +1,4 @@
-//! A broker outage of 60 s (longer than the 10 s session, so every member's assignment is lost)
+//! A broker outage of 60 s (longer than the 6 s session, so every member's assignment is lost)
 //! with one and with two instances in one group on an 8-partition topic: `/readyz` is 503
 //! while the broker is down, every instance rejoins and is ready within 15 s of the broker's
 //! return, the counts are exact, and SIGTERM stops each within the documented 10 s, as SIGINT

@@ -25,10 +25,10 @@ const SETTLE_GRACE: Duration = Duration::from_secs(5);
 /// consumer.
 pub(crate) const WEDGE_AFTER: Duration = Duration::from_secs(8);
 /// The other unsettled join states wait on the broker, which may rightly hold a rebalance
-/// until every old member rejoins or its session (10 s) expires: after an outage longer than
+/// until every old member rejoins or its session (6 s) expires: after an outage longer than
 /// the session, librdkafka rejoins under a new member id and the broker waits out the old
 /// one. Recreating then would only add another stale member, so these count as wedged only
-/// after three sessions.
+/// after several sessions.
 const WEDGE_WAITING_AFTER: Duration = Duration::from_secs(30);
 
 /// Join states in which librdkafka waits for its own unassignment to complete, not for the
@@ -288,7 +288,7 @@ mod tests {
         let t0 = Instant::now();
         let s = |n| t0 + Duration::from_secs(n);
         let mut g = GroupTracker::default();
-        // Ten seconds waiting for a join (a stale member's session), then an unassignment.
+        // Ten seconds waiting for a join (stale members' sessions), then an unassignment.
         g.observe(snap("up", "wait-join"), s(0));
         g.observe(snap("up", "wait-join"), s(10));
         g.observe(snap("up", "wait-incr-unassign-to-complete"), s(11));
@@ -301,7 +301,7 @@ mod tests {
     }
 
     #[test]
-    fn waiting_on_the_broker_to_finish_a_join_is_given_three_sessions() {
+    fn waiting_on_the_broker_to_finish_a_join_is_given_several_sessions() {
         let t0 = Instant::now();
         let mut g = GroupTracker::default();
         g.observe(snap("up", "wait-join"), t0);

@@ -66,7 +66,14 @@ pub(crate) fn connect(
             ("enable.auto.commit", "false"),
             ("enable.auto.offset.store", "false"),
             ("auto.offset.reset", "earliest"),
-            ("session.timeout.ms", "10000"),
+            // The broker's minimum by default. After an outage longer than the session,
+            // librdkafka rejoins under a new member id and the broker holds the rebalance until
+            // the old id's session expires, counted from when it loads the group: with 10 s the
+            // instances were ready 11-15 s after the broker's return (tests/ingest_outage_group.rs
+            // on a loaded machine), too close to the 15 s asked. A shorter session also hands a
+            // dead instance's partitions over sooner. The heartbeat runs on librdkafka's own thread, so a busy ingest loop
+            // does not miss it (max.poll.interval.ms guards the loop).
+            ("session.timeout.ms", "6000"),
             ("heartbeat.interval.ms", "1000"),
             // Readiness and the wedge check read the group and broker states from these
             // reports (see `group.rs`); the per-partition lag metric too.
