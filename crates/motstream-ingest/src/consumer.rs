@@ -389,8 +389,8 @@ fn record(tally: Tally, started: Instant) {
 
 /// Runs ingest on the calling thread until `shutdown` is set, then commits what was applied
 /// and leaves the group. Broker outages are waited out (librdkafka reconnects with backoff);
-/// health says what is wrong meanwhile. A consumer that stays outside the group while the
-/// coordinator answers (see [`crate::group::WEDGE_AFTER`]) is replaced by a new one, its
+/// health says what is wrong meanwhile. A consumer that stays outside the group while a
+/// broker answers (see [`crate::group::WEDGE_AFTER`]) is replaced by a new one, its
 /// partitions' state dropped (the new assignment rebuilds it). Returns within
 /// [`crate::lifecycle::STOP_WITHIN`] of `shutdown` being set unless a rebalance callback is
 /// blocked in a broker request; the service bounds that case itself.

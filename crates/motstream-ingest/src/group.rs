@@ -23,13 +23,19 @@ const SETTLE_GRACE: Duration = Duration::from_secs(5);
 /// unassignment to complete: librdkafka will not get out of that by itself (the
 /// "wait-unassign-to-complete" wedge seen after a long outage), so ingest recreates the
 /// consumer.
-pub(crate) const WEDGE_AFTER: Duration = Duration::from_secs(8);
+pub(crate) const WEDGE_AFTER: Duration = Duration::from_secs(5);
 /// The other unsettled join states wait on the broker, which may rightly hold a rebalance
 /// until every old member rejoins or its session (6 s) expires: after an outage longer than
 /// the session, librdkafka rejoins under a new member id and the broker waits out the old
 /// one. Recreating then would only add another stale member, so these count as wedged only
 /// after several sessions.
 const WEDGE_WAITING_AFTER: Duration = Duration::from_secs(30);
+
+/// With the coordinator connected, librdkafka leaves the `init` join state (sends its
+/// JoinGroup) within a second. It stays there while it still awaits the response to a request
+/// queued during an outage, which can take the request's own timeout (minutes for a
+/// JoinGroup): seen once in five 60 s outages, 13 s and counting after the broker's return.
+const WEDGE_INIT_AFTER: Duration = Duration::from_secs(4);
 
 /// Join states in which librdkafka waits for its own unassignment to complete, not for the
 /// broker. (`wait-assign-call` and `wait-unassign-call` wait for the ingest thread to serve
@@ -50,6 +56,9 @@ pub(crate) struct ClientSnapshot {
     pub assignment_size: i32,
     /// Assigned partitions whose leader is unknown or not connected, `topic/partition`.
     pub leaders_down: Vec<String>,
+    /// Some broker connection is up: the cluster answers, even if the group coordinator is
+    /// not (yet) found.
+    pub any_broker_up: bool,
 }
 
 impl ClientSnapshot {
@@ -78,11 +87,16 @@ impl ClientSnapshot {
             })
             .map(|(topic, partition)| format!("{topic}/{partition}"))
             .collect();
+        let any_broker_up = stats
+            .brokers
+            .values()
+            .any(|b| b.state == "UP" && b.source != "logical" && b.source != "internal");
         Self {
             group_state,
             join_state,
             assignment_size,
             leaders_down,
+            any_broker_up,
         }
     }
 
@@ -116,7 +130,10 @@ impl GroupTracker {
         if !same_join {
             self.join_since = Some(now);
         }
-        self.unsettled_up_since = if snap.steady() || snap.group_state != "up" {
+        // The wedge seen in a long outage's wake sits in `query-coord` (coordinator never
+        // found) with a broker connection up: the cluster answering is what counts.
+        let cluster_up = snap.group_state == "up" || snap.any_broker_up;
+        self.unsettled_up_since = if snap.steady() || !cluster_up {
             None
         } else {
             self.unsettled_up_since.or(Some(now))
@@ -180,11 +197,13 @@ impl GroupTracker {
     pub(crate) fn wedged(&self, now: Instant) -> Option<String> {
         let unsettled = self.unsettled_up_since?;
         let (snap, _) = self.last.as_ref()?;
+        let entered = self.join_since.unwrap_or(unsettled).max(unsettled);
         let (since, limit) = if UNASSIGN_STATES.contains(&snap.join_state.as_str()) {
             // Counted from entering this state: the wait for a join before it is the
             // broker's, which has its own limit.
-            let entered = self.join_since.unwrap_or(unsettled);
-            (unsettled.max(entered), WEDGE_AFTER)
+            (entered, WEDGE_AFTER)
+        } else if snap.join_state == "init" {
+            (entered, WEDGE_INIT_AFTER)
         } else {
             (unsettled, WEDGE_WAITING_AFTER)
         };
@@ -209,6 +228,7 @@ mod tests {
             join_state: join.to_owned(),
             assignment_size: 2,
             leaders_down: Vec::new(),
+            any_broker_up: group == "up",
         }
     }
 
@@ -298,6 +318,31 @@ mod tests {
         let mut g = GroupTracker::default();
         g.observe(snap("up", "wait-assign-call"), s(0));
         assert!(g.wedged(s(12)).is_none());
+    }
+
+    #[test]
+    fn not_even_asking_to_join_while_the_coordinator_answers_is_a_wedge() {
+        let t0 = Instant::now();
+        let s = |n| t0 + Duration::from_secs(n);
+        let mut g = GroupTracker::default();
+        g.observe(snap("wait-coord", "init"), s(0));
+        assert!(g.wedged(s(30)).is_none(), "no coordinator: an outage");
+        g.observe(snap("up", "init"), s(30));
+        assert!(g.wedged(s(33)).is_none());
+        assert!(g.wedged(s(30) + WEDGE_INIT_AFTER).is_some());
+    }
+
+    #[test]
+    fn stuck_unassigning_while_the_coordinator_is_never_found_is_a_wedge_once_a_broker_answers() {
+        let t0 = Instant::now();
+        let s = |n| t0 + Duration::from_secs(n);
+        let mut g = GroupTracker::default();
+        let mut stuck = snap("query-coord", "wait-incr-unassign-to-complete");
+        g.observe(stuck.clone(), s(0));
+        assert!(g.wedged(s(60)).is_none(), "no broker: an outage");
+        stuck.any_broker_up = true;
+        g.observe(stuck, s(60));
+        assert!(g.wedged(s(60) + WEDGE_AFTER).is_some());
     }
 
     #[test]

@@ -265,12 +265,14 @@ mod tests {
             join_state: "steady".to_owned(),
             assignment_size: 0,
             leaders_down: Vec::new(),
+            any_broker_up: true,
         }
     }
 
     fn down() -> ClientSnapshot {
         ClientSnapshot {
             group_state: "wait-broker-transport".to_owned(),
+            any_broker_up: false,
             ..steady()
         }
     }
