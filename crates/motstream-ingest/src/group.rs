@@ -210,7 +210,7 @@ impl GroupTracker {
         let stuck = now.saturating_duration_since(since);
         (stuck >= limit).then(|| {
             format!(
-                "join state {} for {} s while the group coordinator answers",
+                "join state {} for {} s while Kafka answers",
                 snap.join_state,
                 stuck.as_secs()
             )
