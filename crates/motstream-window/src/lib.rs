@@ -57,6 +57,7 @@ mod observation;
 mod partition;
 mod plan;
 mod ring;
+mod snapshot;
 mod state;
 mod status;
 mod topology;
@@ -78,6 +79,7 @@ pub use live::{DURATION_BOUNDS_MS, LiveExperienceCounts, LiveMotCounts, LiveSnap
 pub use observation::{Applied, MotKey, Observation};
 pub use partition::{PartitionId, PartitionState, PartitionStats};
 pub use plan::{Span, WindowPlan};
+pub use snapshot::{Snapshot, SnapshotError};
 pub use status::{
     ChannelStatus, ExperienceStatus, LatencySummary, MotStatus, ReasonCount, Trend, TrendDirection,
 };
