@@ -188,6 +188,7 @@ fn start_ingest(
         batch_max: 5_000,
         dedup_window: None,
         dedup_capacity: 0,
+        state_topic: false,
     };
     let (catalog, sink, health, stop) = (
         Arc::clone(catalog),

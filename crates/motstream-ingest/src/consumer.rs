@@ -43,6 +43,9 @@ pub struct IngestConfig {
     /// `None`: off. Remembers at most `dedup_capacity` ids per partition.
     pub dedup_window: Option<Duration>,
     pub dedup_capacity: usize,
+    /// Publish each partition's window snapshot to `<topic>.state` (compacted, created if
+    /// absent) and restore assigned partitions from it instead of replaying the retention.
+    pub state_topic: bool,
 }
 
 /// Why ingest could not start or had to stop.
@@ -412,8 +415,10 @@ pub fn run(
             source,
         })?,
     );
+    // Shared with the consumers that replace this one if it wedges, like the dead letters.
+    let state = crate::state_topic::open(cfg).map(Arc::new);
     loop {
-        let consumer = lifecycle::connect(cfg, &sink, &health, &dlq)?;
+        let consumer = lifecycle::connect(cfg, &sink, &health, &dlq, &state)?;
         info!(brokers = %cfg.brokers, group = %cfg.group_id, topics = ?cfg.topics, dlq = %cfg.dlq_topic, "ingest started");
         health.set_running(true);
         match consume(cfg, &consumer, &catalog, &health, &shutdown) {
@@ -505,6 +510,9 @@ fn consume(
                 let progress = last_progress.elapsed() >= Duration::from_secs(2);
                 lp.tick(&mut parts, &mut sent, progress);
                 ctx.sink.tick(now);
+                if let Some(s) = &ctx.state {
+                    s.publish(&*ctx.sink, &parts, now);
+                }
                 if progress {
                     last_progress = Instant::now();
                 }
@@ -553,6 +561,9 @@ fn shut_down(consumer: &BaseConsumer<IngestContext>, lp: &Loop<'_>) {
         if paused.count() > 0 {
             let _ = consumer.resume(&paused);
         }
+        if let Some(s) = &ctx.state {
+            s.publish(&*ctx.sink, &parts, crate::context::now_ms());
+        }
         lp.commits(&mut parts, &mut HashMap::new())
     };
     // A synchronous commit waits for the coordinator, however long it is away.
@@ -561,6 +572,9 @@ fn shut_down(consumer: &BaseConsumer<IngestContext>, lp: &Loop<'_>) {
     } else {
         CommitMode::Async
     };
+    if let Some(s) = &ctx.state {
+        s.flush(flush);
+    }
     if commit.count() > 0
         && let Err(e) = consumer.commit(&commit, mode)
     {

@@ -52,6 +52,9 @@ pub(crate) struct IngestContext {
     /// takes the lock after one.
     pub touched: Mutex<Vec<PartitionKey>>,
     pub rebalances: AtomicU64,
+    /// Where partition snapshots are published and restored from, when on; shared with the
+    /// consumers that replace this one.
+    pub state: Option<Arc<crate::state_topic::StateTopic>>,
 }
 
 impl IngestContext {
@@ -197,33 +200,44 @@ impl IngestContext {
             }
             let done = offset_in(&committed, &t, p);
             let from = offset_in(&starts, &t, p);
-            let (start, until) = match (done, from) {
-                (Some(c), Some(r)) if r < c => (r, c),
-                (Some(c), _) => (c, c),
-                (None, Some(r)) => (r, r),
-                (None, None) => {
-                    // Nothing newer than the lookback: start at the end, live. Events may have
-                    // been written since the lookup (a topic's first events, produced as the
-                    // group forms): starting at the end as it is now would skip them. So take
-                    // the end first and then ask again; what the second lookup does not find is
-                    // older than the lookback, everything from the end taken before is kept.
-                    let hi = c
-                        .fetch_watermarks(&t, p, self.request_timeout)
-                        .map_or(0, |(_, hi)| hi);
-                    let mut again = TopicPartitionList::new();
-                    let _ = again.add_partition_offset(&t, p, Offset::Offset(since));
-                    let found = c.offsets_for_times(again, self.request_timeout).ok();
-                    match offset_in(&found, &t, p) {
-                        Some(r) if r < hi => (r, r),
-                        _ => (hi, hi),
+            // A restore replaces whatever the partition held (e.g. a follower's copy, which
+            // keeps answering meanwhile); only without one does the state start empty.
+            let resumed = self.restore_from_state(key, done);
+            if resumed.is_none() {
+                self.sink.assigned(key);
+            }
+            let (start, until) = match resumed {
+                Some((s, u, _, _)) => (s, u),
+                None => match (done, from) {
+                    (Some(c), Some(r)) if r < c => (r, c),
+                    (Some(c), _) => (c, c),
+                    (None, Some(r)) => (r, r),
+                    (None, None) => {
+                        // Nothing newer than the lookback: start at the end, live. Events may have
+                        // been written since the lookup (a topic's first events, produced as the
+                        // group forms): starting at the end as it is now would skip them. So take
+                        // the end first and then ask again; what the second lookup does not find is
+                        // older than the lookback, everything from the end taken before is kept.
+                        let hi = c
+                            .fetch_watermarks(&t, p, self.request_timeout)
+                            .map_or(0, |(_, hi)| hi);
+                        let mut again = TopicPartitionList::new();
+                        let _ = again.add_partition_offset(&t, p, Offset::Offset(since));
+                        let found = c.offsets_for_times(again, self.request_timeout).ok();
+                        match offset_in(&found, &t, p) {
+                            Some(r) if r < hi => (r, r),
+                            _ => (hi, hi),
+                        }
                     }
-                }
+                },
             };
             if let Err(e) = tpl.set_partition_offset(&t, p, Offset::Offset(start)) {
                 error!(topic = %t, partition = p, error = %e, "cannot set the start offset");
             }
-            let st = self.new_state(start, until, done.unwrap_or(-1));
-            self.sink.assigned(key);
+            let mut st = self.new_state(start, until, done.unwrap_or(-1));
+            if let Some((_, _, next, resend)) = resumed {
+                (st.next_apply, st.dlq_retry_from) = (next, resend);
+            }
             if st.live {
                 self.sink.live(key);
                 info!(topic = %t, partition = p, offset = start, "partition assigned, live");
@@ -260,6 +274,9 @@ impl IngestContext {
                 let _ = commit.add_partition_offset(e.topic(), e.partition(), Offset::Offset(cp));
             }
             self.sink.revoked(key);
+            if let Some(s) = &self.state {
+                s.forget(key);
+            }
             self.health.remove_partition(key);
             info!(
                 topic = e.topic(),

@@ -14,6 +14,7 @@ use crate::group::STATS_INTERVAL;
 use crate::health::Health;
 use crate::kafka_config;
 use crate::sink::Sink;
+use crate::state_topic::StateTopic;
 
 /// Longest wait for dead-letter writes at shutdown (none while the broker is away).
 pub(crate) const FLUSH_WITHIN: Duration = Duration::from_secs(2);
@@ -35,8 +36,10 @@ pub(crate) fn connect(
     sink: &Arc<dyn Sink>,
     health: &Arc<Health>,
     dlq: &Arc<Dlq>,
+    state: &Option<Arc<StateTopic>>,
 ) -> Result<BaseConsumer<IngestContext>, IngestError> {
     let ctx = IngestContext {
+        state: state.clone(),
         topics: cfg.topics.clone(),
         parts: Default::default(),
         sink: Arc::clone(sink),

@@ -14,7 +14,9 @@ pub mod embedded;
 pub mod exporter;
 pub mod grpc;
 pub mod http;
+pub mod replicas;
 pub mod service;
+pub mod snapshots;
 pub mod state;
 
 pub use motstream_loadgen::now_ms;

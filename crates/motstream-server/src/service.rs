@@ -57,6 +57,7 @@ impl Service {
             max_future_skew_ms: i64::try_from(cfg.max_future_skew.as_millis()).unwrap_or(i64::MAX),
             ..Limits::default()
         };
+        let ingest_brokers = brokers.clone();
         let ingest_cfg = IngestConfig {
             brokers,
             group_id: cfg.group_id.clone(),
@@ -68,6 +69,7 @@ impl Service {
             batch_max: 5_000,
             dedup_window: cfg.dedup_window,
             dedup_capacity: 1_000_000,
+            state_topic: cfg.state_topic,
         };
         // One feed for the engine, gRPC and the exporter: the one /status reads.
         let alerts: Arc<AlertFeed> = Arc::clone(&state.alerts);
@@ -110,6 +112,9 @@ impl Service {
                 })
                 .context("starting the ingest thread")?
         };
+        if cfg.state_topic {
+            crate::snapshots::start_follower(&ingest_brokers, cfg, &state, &stop_ingest)?;
+        }
         let (stop_http, mut rx) = watch::channel(false);
         let (http_addr, http) = crate::http::serve(
             cfg.metrics_listen,

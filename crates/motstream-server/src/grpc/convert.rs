@@ -360,6 +360,7 @@ pub fn experience(
                 }
             })
             .collect(),
+        coverage: None,
     }
 }
 
