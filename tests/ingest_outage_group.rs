@@ -19,6 +19,9 @@ use motstream_tests::{now_ms, unique};
 /// Held for the whole of a scenario: the broker is shared by both tests of this binary.
 static BROKER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// Each instance answers for its own partitions (the state topic's global view is off), so
+/// that the instances' counts add up to the truth and moved partitions are rebuilt by replay.
+const REPLAY: &[&str] = &["--state-topic", "false"];
 /// Readiness may trail the broker's departure by this much (one statistics report).
 const DETECT: Duration = Duration::from_secs(2);
 /// Every instance is ready again within this long of the broker's return.
@@ -122,7 +125,7 @@ async fn outage_scenario(instances: usize) {
     let (after, truth2) = workload(&format!("{name}b"), 10_000, 100, 12, now, spread);
 
     let svcs: Vec<ServiceProcess> = (0..instances)
-        .map(|i| ServiceProcess::start_on(&unique(&format!("{name}-{i}")), &t))
+        .map(|i| ServiceProcess::start_on_with(&unique(&format!("{name}-{i}")), &t, REPLAY))
         .collect();
     // One more instance, in a group of its own so the counts above are not shared with it:
     // it gets SIGINT in the middle of the outage, when its session is long lost.
