@@ -52,6 +52,8 @@ static KAFKA: OnceLock<BTreeMap<String, String>> = OnceLock::new();
 
 /// The load generator's compression codec (`--compression`, default lz4).
 static COMPRESSION: OnceLock<String> = OnceLock::new();
+/// `--state-topic`: ingest publishes partition snapshots to `<topic>.state` each second.
+static STATE_TOPIC: AtomicBool = AtomicBool::new(false);
 
 fn service_config(brokers: &str) -> ServiceConfig {
     ServiceConfig {
@@ -116,6 +118,12 @@ impl Sink for Measured {
     }
     fn tick(&self, now: i64) {
         self.inner.tick(now);
+    }
+    fn snapshot(&self, p: PartitionKey, next_offset: i64, now: i64) -> Option<Vec<u8>> {
+        self.inner.snapshot(p, next_offset, now)
+    }
+    fn restore(&self, p: PartitionKey, bytes: &[u8]) -> Option<i64> {
+        self.inner.restore(p, bytes)
     }
     fn apply_batch(&self, p: PartitionKey, now: i64, events: &mut dyn FnMut(&mut dyn Apply)) {
         // Called from the one ingest thread: the lock is never contended; taken once per run.
@@ -188,6 +196,8 @@ fn start_ingest(
         batch_max: 5_000,
         dedup_window: None,
         dedup_capacity: 0,
+        // Relaxed: set once in main before any ingest starts.
+        state_topic: STATE_TOPIC.load(Ordering::Relaxed),
     };
     let (catalog, sink, health, stop) = (
         Arc::clone(catalog),
@@ -503,6 +513,8 @@ fn main() {
     let _ = KAFKA.set(kafka);
     let _ = COMPRESSION.set(arg(&args, "--compression").unwrap_or_else(|| "lz4".into()));
     EXPORTER.store(exporter, Ordering::Relaxed);
+    // Relaxed: read by ingest threads started after this.
+    STATE_TOPIC.store(args.iter().any(|a| a == "--state-topic"), Ordering::Relaxed);
     let catalog = Arc::new(motstream_benches::airline_catalog());
     let machine = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -514,8 +526,14 @@ fn main() {
         .unwrap_or_default();
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
-        "motstream e2e: broker {brokers}, {partitions} partitions, {encoding:?}, {secs} s per step, {cores} cores ({machine}), exporter {}",
-        if exporter { "on" } else { "off" }
+        "motstream e2e: broker {brokers}, {partitions} partitions, {encoding:?}, {secs} s per step, {cores} cores ({machine}), exporter {}, state topic {}",
+        if exporter { "on" } else { "off" },
+        // Relaxed: set above on this thread.
+        if STATE_TOPIC.load(Ordering::Relaxed) {
+            "on"
+        } else {
+            "off"
+        }
     );
     println!(
         "{:>10} {:>11} {:>11} {:>9} {:>9} {:>9} {:>12} {:>9}",

@@ -9,8 +9,22 @@ use motstream_tests::{consume, message_count, now_ms, unique};
 
 const WAIT: Duration = Duration::from_secs(180);
 
+/// These tests cover rebuilding by replay (the fallback when no snapshot exists) and the
+/// per-instance view, so the state topic is off; `state_topic.rs` covers it.
 fn start(name: &str, t: &Topics) -> ServiceProcess {
-    ServiceProcess::start_on(&unique(name), t)
+    ServiceProcess::start(
+        &unique(name),
+        &[
+            "--topics",
+            &t.events,
+            "--dlq-topic",
+            &t.dlq,
+            "--group-id",
+            &t.group,
+            "--state-topic",
+            "false",
+        ],
+    )
 }
 
 /// Events the instance replayed to rebuild its partitions (from its health report).

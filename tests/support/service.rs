@@ -113,17 +113,21 @@ impl ServiceProcess {
     /// [`ServiceProcess::start`] consuming `t`'s events topic in its group, dead-lettering to
     /// its dead-letter topic.
     pub fn start_on(name: &str, t: &Topics) -> Self {
-        Self::start(
-            name,
-            &[
-                "--topics",
-                &t.events,
-                "--dlq-topic",
-                &t.dlq,
-                "--group-id",
-                &t.group,
-            ],
-        )
+        Self::start_on_with(name, t, &[])
+    }
+
+    /// [`Self::start_on`] with `extra` arguments after the topics.
+    pub fn start_on_with(name: &str, t: &Topics, extra: &[&str]) -> Self {
+        let mut args = vec![
+            "--topics",
+            &t.events,
+            "--dlq-topic",
+            &t.dlq,
+            "--group-id",
+            &t.group,
+        ];
+        args.extend_from_slice(extra);
+        Self::start(name, &args)
     }
 
     fn wait_http(&self, timeout: Duration) {

@@ -20,10 +20,10 @@ use tracing::{info, warn};
 use crate::context::{IngestContext, Parts, now_ms};
 use crate::dlq::{Ack, Dlq};
 use crate::health::Health;
-use crate::kafka_config;
 use crate::metrics as m;
 use crate::partition::PartState;
 use crate::sink::{Apply, PartitionKey, Sink};
+use crate::{kafka_config, lifecycle};
 
 /// What ingest needs to know.
 #[derive(Debug, Clone)]
@@ -43,6 +43,9 @@ pub struct IngestConfig {
     /// `None`: off. Remembers at most `dedup_capacity` ids per partition.
     pub dedup_window: Option<Duration>,
     pub dedup_capacity: usize,
+    /// Publish each partition's window snapshot to `<topic>.state` (compacted, created if
+    /// absent) and restore assigned partitions from it instead of replaying the retention.
+    pub state_topic: bool,
 }
 
 /// Why ingest could not start or had to stop.
@@ -389,7 +392,11 @@ fn record(tally: Tally, started: Instant) {
 
 /// Runs ingest on the calling thread until `shutdown` is set, then commits what was applied
 /// and leaves the group. Broker outages are waited out (librdkafka reconnects with backoff);
-/// health says what is wrong meanwhile.
+/// health says what is wrong meanwhile. A consumer that stays outside the group while a
+/// broker answers (see [`crate::group::WEDGE_AFTER`]) is replaced by a new one, its
+/// partitions' state dropped (the new assignment rebuilds it). Returns within
+/// [`crate::lifecycle::STOP_WITHIN`] of `shutdown` being set unless a rebalance callback is
+/// blocked in a broker request; the service bounds that case itself.
 pub fn run(
     cfg: &IngestConfig,
     catalog: Arc<Catalog>,
@@ -398,71 +405,54 @@ pub fn run(
     shutdown: Arc<AtomicBool>,
 ) -> Result<(), IngestError> {
     m::describe();
-    let dlq = Dlq::new(
-        kafka_config(&cfg.brokers, &[], &cfg.kafka),
-        cfg.dlq_topic.clone(),
-    )
-    .map_err(|source| IngestError::Client {
-        what: "dead-letter producer",
-        source,
-    })?;
-    let ctx = IngestContext {
-        topics: cfg.topics.clone(),
-        parts: Default::default(),
-        sink,
-        health: Arc::clone(&health),
-        dlq,
-        lookback_ms: i64::try_from(cfg.lookback.as_millis()).unwrap_or(i64::MAX),
-        request_timeout: Duration::from_secs(10),
-        dedup: cfg.dedup_window.map(|w| {
-            (
-                i64::try_from(w.as_millis()).unwrap_or(i64::MAX),
-                cfg.dedup_capacity,
-            )
-        }),
-        quiet: Default::default(),
-    };
-    let cc = kafka_config(
-        &cfg.brokers,
-        &[
-            ("group.id", &cfg.group_id),
-            // Offsets are committed by hand, after the events they cover are applied.
-            ("enable.auto.commit", "false"),
-            ("enable.auto.offset.store", "false"),
-            ("auto.offset.reset", "earliest"),
-            ("session.timeout.ms", "10000"),
-            ("heartbeat.interval.ms", "1000"),
-            ("statistics.interval.ms", "5000"),
-            // When the prefetch queue is full (queued.max.messages.kbytes), librdkafka
-            // postpones the partition's next fetch by this long (default 1 s). Catching up on
-            // a backlog, ingest drains a full queue well within a second and then sat idle for
-            // the rest of it: the e2e catch-up ran at ~165,000 events/s with the machine 80%
-            // idle.
-            ("fetch.queue.backoff.ms", "10"),
-        ],
-        &cfg.kafka,
-    );
-    let consumer: BaseConsumer<IngestContext> =
-        cc.create_with_context(ctx)
-            .map_err(|source| IngestError::Client {
-                what: "consumer",
-                source,
-            })?;
-    let topics: Vec<&str> = cfg.topics.iter().map(String::as_str).collect();
-    consumer
-        .subscribe(&topics)
-        .map_err(|source| IngestError::Subscribe {
-            topics: cfg.topics.clone(),
+    let dlq = Arc::new(
+        Dlq::new(
+            kafka_config(&cfg.brokers, &[], &cfg.kafka),
+            cfg.dlq_topic.clone(),
+        )
+        .map_err(|source| IngestError::Client {
+            what: "dead-letter producer",
             source,
-        })?;
-    info!(brokers = %cfg.brokers, group = %cfg.group_id, topics = ?cfg.topics, dlq = %cfg.dlq_topic, "ingest started");
-    health.set_running(true);
+        })?,
+    );
+    // Shared with the consumers that replace this one if it wedges, like the dead letters.
+    let state = crate::state_topic::open(cfg).map(Arc::new);
+    loop {
+        let consumer = lifecycle::connect(cfg, &sink, &health, &dlq, &state)?;
+        info!(brokers = %cfg.brokers, group = %cfg.group_id, topics = ?cfg.topics, dlq = %cfg.dlq_topic, "ingest started");
+        health.set_running(true);
+        match consume(cfg, &consumer, &catalog, &health, &shutdown) {
+            Ended::Shutdown => {
+                lifecycle::close(consumer, lifecycle::CLOSE_WITHIN);
+                info!("ingest stopped");
+                health.set_stopped("shut down".to_owned());
+                return Ok(());
+            }
+            Ended::Wedged(why) => lifecycle::replace(consumer, &health, &why),
+        }
+    }
+}
 
+/// Why [`consume`] returned.
+enum Ended {
+    /// Shutdown was asked for; the final commit is done.
+    Shutdown,
+    /// The consumer is stuck outside the group; why.
+    Wedged(String),
+}
+
+fn consume(
+    cfg: &IngestConfig,
+    consumer: &BaseConsumer<IngestContext>,
+    catalog: &Catalog,
+    health: &Health,
+    shutdown: &AtomicBool,
+) -> Ended {
     let ctx = consumer.context();
     let lp = Loop {
-        consumer: &consumer,
+        consumer,
         ctx,
-        catalog: &catalog,
+        catalog,
         decoder: Decoder::new(cfg.limits),
     };
     let mut batch: Vec<BorrowedMessage<'_>> = Vec::with_capacity(cfg.batch_max.max(1));
@@ -471,12 +461,24 @@ pub fn run(
     let mut last_tick = Instant::now();
     let mut last_progress = Instant::now();
     let mut failed = Vec::new();
+    let mut rebalances_seen = 0;
     // Acquire pairs with the Release store of whoever asks for shutdown.
     while !shutdown.load(Ordering::Acquire) {
         let mut broker_ok = true;
         let mut timeout = Duration::from_millis(100);
         while batch.len() < batch.capacity() {
-            match consumer.poll(timeout) {
+            let polled = consumer.poll(timeout);
+            // A rebalance callback ran inside that poll: messages fetched before it for the
+            // partitions it assigned or revoked belong to the old assignment. A revoked one's
+            // would be skipped anyway; a re-assigned one's would be applied ahead of its
+            // replay and make the replay look done. Messages returned after the callback
+            // are the new assignment's.
+            if let Some(touched) = ctx.take_touched(&mut rebalances_seen)
+                && !touched.is_empty()
+            {
+                batch.retain(|m| ctx.key_of(m).is_none_or(|k| !touched.contains(&k)));
+            }
+            match polled {
                 Some(Ok(msg)) => batch.push(msg),
                 Some(Err(e)) => {
                     broker_ok = false;
@@ -502,9 +504,15 @@ pub fn run(
             }
             lp.go_live(&mut parts);
             if last_tick.elapsed() >= Duration::from_secs(1) {
+                if let Some(why) = health.wedged(Instant::now()) {
+                    return Ended::Wedged(why);
+                }
                 let progress = last_progress.elapsed() >= Duration::from_secs(2);
                 lp.tick(&mut parts, &mut sent, progress);
                 ctx.sink.tick(now);
+                if let Some(s) = &ctx.state {
+                    s.publish(&*ctx.sink, &parts, now);
+                }
                 if progress {
                     last_progress = Instant::now();
                 }
@@ -522,16 +530,22 @@ pub fn run(
             }
         }
     }
-    shut_down(&consumer, &lp);
-    health.set_stopped("shut down".to_owned());
-    Ok(())
+    shut_down(consumer, &lp);
+    Ended::Shutdown
 }
 
 /// Finishes cleanly: dead letters written, final offsets committed, group left.
 fn shut_down(consumer: &BaseConsumer<IngestContext>, lp: &Loop<'_>) {
     let ctx = lp.ctx;
     info!("ingest stopping: flushing dead letters and committing");
-    if let Err(e) = ctx.dlq.flush(Duration::from_secs(10)) {
+    let broker = ctx.health.broker_answers(Instant::now());
+    // With the broker away nothing would land: do not spend the shutdown bound waiting.
+    let flush = if broker {
+        lifecycle::FLUSH_WITHIN
+    } else {
+        Duration::ZERO
+    };
+    if let Err(e) = ctx.dlq.flush(flush) {
         warn!(error = %e, "dead-letter writes still pending at shutdown");
     }
     let commit = {
@@ -548,18 +562,29 @@ fn shut_down(consumer: &BaseConsumer<IngestContext>, lp: &Loop<'_>) {
         if paused.count() > 0 {
             let _ = consumer.resume(&paused);
         }
+        if let Some(s) = &ctx.state {
+            s.publish(&*ctx.sink, &parts, crate::context::now_ms());
+        }
         lp.commits(&mut parts, &mut HashMap::new())
     };
+    // A synchronous commit waits for the coordinator, however long it is away.
+    let mode = if broker {
+        CommitMode::Sync
+    } else {
+        CommitMode::Async
+    };
+    if let Some(s) = &ctx.state {
+        s.flush(flush);
+    }
     if commit.count() > 0
-        && let Err(e) = consumer.commit(&commit, CommitMode::Sync)
+        && let Err(e) = consumer.commit(&commit, mode)
     {
         warn!(error = %e, "final offset commit failed");
     }
     consumer.unsubscribe();
     // Serve the revocation so that the group rebalances now, not after the session timeout.
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + lifecycle::REVOKE_WITHIN;
     while Instant::now() < deadline && !ctx.parts().is_empty() {
         let _ = consumer.poll(Duration::from_millis(100));
     }
-    info!("ingest stopped");
 }

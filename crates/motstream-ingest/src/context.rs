@@ -3,8 +3,9 @@
 //! inside `poll`, on the ingest thread.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
@@ -16,6 +17,7 @@ use rdkafka::types::RDKafkaRespErr;
 use tracing::{error, info, warn};
 
 use crate::dlq::Dlq;
+use crate::group::ClientSnapshot;
 use crate::health::{Health, PartitionReport};
 use crate::metrics::LAG;
 use crate::partition::PartState;
@@ -37,7 +39,8 @@ pub(crate) struct IngestContext {
     pub parts: Mutex<Parts>,
     pub sink: Arc<dyn Sink>,
     pub health: Arc<Health>,
-    pub dlq: Dlq,
+    /// Shared with the consumers that replace this one if it wedges.
+    pub dlq: Arc<Dlq>,
     /// How far back (ms) a newly assigned partition is replayed: retention plus lateness.
     pub lookback_ms: i64,
     pub request_timeout: Duration,
@@ -45,9 +48,48 @@ pub(crate) struct IngestContext {
     pub dedup: Option<(i64, usize)>,
     /// Holds back repeats of the client's complaints (see [`crate::quiet`]).
     pub quiet: crate::quiet::Quiet,
+    /// The partitions the rebalance callbacks assigned or revoked since the ingest loop last
+    /// looked, so it can drop the messages of theirs it fetched before (see
+    /// `IngestContext::take_touched`). `rebalances` counts the callbacks, so the loop only
+    /// takes the lock after one.
+    pub touched: Mutex<Vec<PartitionKey>>,
+    pub rebalances: AtomicU64,
+    /// Where partition snapshots are published and restored from, when on; shared with the
+    /// consumers that replace this one.
+    pub state: Option<Arc<crate::state_topic::StateTopic>>,
 }
 
 impl IngestContext {
+    /// The partitions touched by rebalances since the last call, if the rebalance count moved
+    /// past `seen` (which it updates).
+    pub(crate) fn take_touched(&self, seen: &mut u64) -> Option<Vec<PartitionKey>> {
+        // Relaxed: the callbacks run on this same thread, inside `poll`.
+        let n = self.rebalances.load(Ordering::Relaxed);
+        if n == *seen {
+            return None;
+        }
+        *seen = n;
+        let mut t = self
+            .touched
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Some(std::mem::take(&mut *t))
+    }
+
+    fn touch(&self, tpl: &TopicPartitionList) {
+        let mut t = self
+            .touched
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        t.extend(
+            tpl.elements()
+                .iter()
+                .filter_map(|e| self.key(e.topic(), e.partition())),
+        );
+        // Relaxed: read on this same thread (see `take_touched`).
+        self.rebalances.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn parts(&self) -> MutexGuard<'_, Parts> {
         self.parts
             .lock()
@@ -160,23 +202,44 @@ impl IngestContext {
             }
             let done = offset_in(&committed, &t, p);
             let from = offset_in(&starts, &t, p);
-            let (start, until) = match (done, from) {
-                (Some(c), Some(r)) if r < c => (r, c),
-                (Some(c), _) => (c, c),
-                (None, Some(r)) => (r, r),
-                (None, None) => {
-                    // Nothing newer than the lookback: start at the end, live.
-                    let hi = c
-                        .fetch_watermarks(&t, p, self.request_timeout)
-                        .map_or(0, |(_, hi)| hi);
-                    (hi, hi)
-                }
+            // A restore replaces whatever the partition held (e.g. a follower's copy, which
+            // keeps answering meanwhile); only without one does the state start empty.
+            let resumed = self.restore_from_state(key, done);
+            if resumed.is_none() {
+                self.sink.assigned(key);
+            }
+            let (start, until) = match resumed {
+                Some((s, u, _, _)) => (s, u),
+                None => match (done, from) {
+                    (Some(c), Some(r)) if r < c => (r, c),
+                    (Some(c), _) => (c, c),
+                    (None, Some(r)) => (r, r),
+                    (None, None) => {
+                        // Nothing newer than the lookback: start at the end, live. Events may have
+                        // been written since the lookup (a topic's first events, produced as the
+                        // group forms): starting at the end as it is now would skip them. So take
+                        // the end first and then ask again; what the second lookup does not find is
+                        // older than the lookback, everything from the end taken before is kept.
+                        let hi = c
+                            .fetch_watermarks(&t, p, self.request_timeout)
+                            .map_or(0, |(_, hi)| hi);
+                        let mut again = TopicPartitionList::new();
+                        let _ = again.add_partition_offset(&t, p, Offset::Offset(since));
+                        let found = c.offsets_for_times(again, self.request_timeout).ok();
+                        match offset_in(&found, &t, p) {
+                            Some(r) if r < hi => (r, r),
+                            _ => (hi, hi),
+                        }
+                    }
+                },
             };
             if let Err(e) = tpl.set_partition_offset(&t, p, Offset::Offset(start)) {
                 error!(topic = %t, partition = p, error = %e, "cannot set the start offset");
             }
-            let st = self.new_state(start, until, done.unwrap_or(-1));
-            self.sink.assigned(key);
+            let mut st = self.new_state(start, until, done.unwrap_or(-1));
+            if let Some((_, _, next, resend)) = resumed {
+                (st.next_apply, st.dlq_retry_from) = (next, resend);
+            }
             if st.live {
                 self.sink.live(key);
                 info!(topic = %t, partition = p, offset = start, "partition assigned, live");
@@ -190,6 +253,9 @@ impl IngestContext {
 
     fn on_revoke(&self, c: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
         let lost = c.assignment_lost();
+        if lost {
+            self.health.assignment_lost();
+        }
         // Let pending dead-letter writes land so that the final commit covers them.
         if !lost && let Err(e) = self.dlq.flush(Duration::from_secs(5)) {
             warn!(error = %e, "dead-letter writes still pending at revocation");
@@ -210,6 +276,9 @@ impl IngestContext {
                 let _ = commit.add_partition_offset(e.topic(), e.partition(), Offset::Offset(cp));
             }
             self.sink.revoked(key);
+            if let Some(s) = &self.state {
+                s.forget(key);
+            }
             self.health.remove_partition(key);
             info!(
                 topic = e.topic(),
@@ -220,11 +289,42 @@ impl IngestContext {
             );
         }
         drop(parts);
+        // A synchronous commit waits for the coordinator: with the broker away it would hold
+        // the revocation (and a shutdown) for as long as the outage lasts.
+        let mode = if self.health.broker_answers(Instant::now()) {
+            CommitMode::Sync
+        } else {
+            CommitMode::Async
+        };
         if commit.count() > 0
-            && let Err(e) = c.commit(&commit, CommitMode::Sync)
+            && let Err(e) = c.commit(&commit, mode)
         {
             warn!(error = %e, "final commit at revocation failed; the next owner re-sends those dead letters");
         }
+    }
+}
+
+impl IngestContext {
+    /// Drops every partition's state without a commit, as for a lost assignment.
+    pub(crate) fn drop_all(&self, why: &str) {
+        let mut parts = self.parts();
+        let mut t = self
+            .touched
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (key, _) in parts.drain() {
+            self.sink.revoked(key);
+            self.health.remove_partition(key);
+            t.push(key);
+            info!(
+                topic = self.topic(key),
+                partition = key.partition,
+                why,
+                "partition state dropped"
+            );
+        }
+        // Relaxed: read on this same thread (see `take_touched`).
+        self.rebalances.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -279,6 +379,11 @@ impl ClientContext for IngestContext {
     }
 
     fn stats(&self, stats: Statistics) {
+        let snap = {
+            let parts = self.parts();
+            ClientSnapshot::from_stats(&stats, parts.keys().map(|k| (self.topic(*k), k.partition)))
+        };
+        self.health.client_report(snap, Instant::now());
         for (topic, t) in &stats.topics {
             for (p, part) in &t.partitions {
                 // -1 is librdkafka's "unknown", and partition -1 its internal UA partition.
@@ -294,9 +399,14 @@ impl ClientContext for IngestContext {
 impl ConsumerContext for IngestContext {
     fn rebalance(&self, c: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
         let cooperative = matches!(c.rebalance_protocol(), RebalanceProtocol::Cooperative);
+        self.touch(tpl);
         let result = match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                self.on_assign(c, tpl);
+                // A cooperative rebalance ends with an assignment that may add nothing: no
+                // offsets to look up (the broker refuses an empty lookup).
+                if tpl.count() > 0 {
+                    self.on_assign(c, tpl);
+                }
                 self.health.set_assigned();
                 if cooperative {
                     c.incremental_assign(tpl)
@@ -314,7 +424,10 @@ impl ConsumerContext for IngestContext {
             }
             other => {
                 error!(error = ?other, "rebalance error");
-                // librdkafka requires the assignment to be cleared after a rebalance error.
+                // librdkafka requires the assignment to be cleared after a rebalance error
+                // (`assign(NULL)`, valid under both protocols): drop the state with it, or
+                // the partitions would stay live here with nothing fetching them.
+                self.drop_all("rebalance error");
                 c.unassign()
             }
         };

@@ -16,16 +16,24 @@ mod consumer;
 mod context;
 mod dedup;
 mod dlq;
+mod follow;
+mod group;
 mod health;
+mod lifecycle;
 mod metrics;
 mod partition;
 mod quiet;
 mod sink;
+mod state_admin;
+mod state_topic;
 
 pub use consumer::{IngestConfig, IngestError, run};
-pub use health::{Health, HealthReport, PartitionReport};
+pub use follow::follow_state;
+pub use health::{GroupReport, Health, HealthReport, PartitionReport};
+pub use lifecycle::STOP_WITHIN;
 pub use metrics::register as register_metrics;
 pub use sink::{Apply, PartitionKey, Sink};
+pub use state_topic::state_topic_name;
 
 /// A librdkafka configuration for `brokers`: motstream's own settings for this client first,
 /// then the user's `extra` properties, which override them.

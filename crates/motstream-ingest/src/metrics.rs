@@ -13,6 +13,10 @@ pub(crate) const LAG: &str = "motstream_ingest_consumer_lag";
 pub(crate) const REBUILD_REMAINING: &str = "motstream_ingest_rebuild_remaining_events";
 pub(crate) const COMMITS: &str = "motstream_ingest_commits_total";
 pub(crate) const DUPLICATES: &str = "motstream_ingest_duplicates_total";
+pub(crate) const STATE_PUBLISHED: &str = "motstream_state_snapshots_published_total";
+pub(crate) const STATE_FAILURES: &str = "motstream_state_snapshot_failures_total";
+pub(crate) const STATE_BYTES: &str = "motstream_state_snapshot_bytes_total";
+pub(crate) const STATE_RESTORED: &str = "motstream_state_partitions_restored_total";
 
 pub(crate) fn describe() {
     describe_counter!(
@@ -46,6 +50,23 @@ pub(crate) fn describe() {
     describe_counter!(
         DUPLICATES,
         "Events dropped as duplicates of a recent event id."
+    );
+    describe_counter!(
+        STATE_PUBLISHED,
+        "Partition snapshots acknowledged by the state topic."
+    );
+    describe_counter!(
+        STATE_FAILURES,
+        "Partition snapshots that could not be queued or delivered."
+    );
+    describe_counter!(
+        STATE_BYTES,
+        Unit::Bytes,
+        "Bytes of partition snapshots sent to the state topic (before compression)."
+    );
+    describe_counter!(
+        STATE_RESTORED,
+        "Assigned partitions restored from the state topic instead of replayed."
     );
 }
 

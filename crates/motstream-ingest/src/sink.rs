@@ -10,9 +10,11 @@ pub struct PartitionKey {
 }
 
 /// Receives the classified events of each partition, in offset order, and the partition's
-/// life cycle. Called from the ingest thread only, one call at a time.
+/// life cycle. Called from the ingest thread only, one call at a time (except
+/// [`Sink::follow`], from the follower's thread).
 pub trait Sink: Send + Sync + 'static {
-    /// The partition was assigned: its state starts empty and warming (being rebuilt).
+    /// The partition was assigned and is to be rebuilt by replay: its state starts empty
+    /// and warming. Not called when [`Sink::restore`] succeeded.
     fn assigned(&self, part: PartitionKey);
     /// The replay reached the committed offset: the partition's state is complete.
     fn live(&self, part: PartitionKey);
@@ -36,6 +38,26 @@ pub trait Sink: Send + Sync + 'static {
     /// Called about once a second from the ingest loop, with or without events, for
     /// periodic upkeep (e.g. closing timed-out journeys). `now_ms` is the ingest clock.
     fn tick(&self, _now_ms: i64) {}
+    /// The partition's state as snapshot bytes, recording first (under the same lock as the
+    /// state) that every event before `next_offset` is applied, so the snapshot covers
+    /// exactly those. `None`: nothing to publish. Called on the tick, after `tick`.
+    fn snapshot(&self, _part: PartitionKey, _next_offset: i64, _now_ms: i64) -> Option<Vec<u8>> {
+        None
+    }
+    /// On assignment, instead of `assigned`: replaces whatever the partition held with the
+    /// state in `bytes` (from [`Sink::snapshot`]), marked warming until `live`; returns the
+    /// next offset to consume after it. `None`: the bytes are unusable, nothing changed, and
+    /// ingest calls `assigned` and replays the raw events.
+    fn restore(&self, _part: PartitionKey, _bytes: &[u8]) -> Option<i64> {
+        None
+    }
+    /// A snapshot of a partition published by whichever instance owns it, read from the
+    /// state topic by the follower ([`crate::follow_state`]) with the time it was published
+    /// (ms). Called from the follower's thread, for owned partitions too.
+    fn follow(&self, _part: PartitionKey, _bytes: &[u8], _published_ms: i64) {}
+    /// The follower found the state topic of source topic `name` (index `topic`) with
+    /// `partitions` partitions: the deployment's partitions, for reporting missing ones.
+    fn following(&self, _topic: u16, _name: &str, _partitions: i32) {}
 }
 
 /// Takes the events of one [`Sink::apply_batch`] run.

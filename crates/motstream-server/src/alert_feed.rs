@@ -102,6 +102,9 @@ pub struct AlertFeed {
     inner: Mutex<Inner>,
     history_cap: usize,
     tx: broadcast::Sender<Arc<AlertTransition>>,
+    /// Whether this instance hands transitions to the receivers (see
+    /// [`crate::alerting::deliverer`]); every instance evaluates and fills its feed.
+    deliverer: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for AlertFeed {
@@ -124,7 +127,18 @@ impl AlertFeed {
             }),
             history_cap: history_cap.max(1),
             tx,
+            deliverer: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    pub fn set_deliverer(&self, on: bool) {
+        // Relaxed: a flag shown in /status, ordering nothing else.
+        self.deliverer
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn is_deliverer(&self) -> bool {
+        self.deliverer.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {

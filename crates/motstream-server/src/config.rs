@@ -60,6 +60,9 @@ pub struct ServiceConfig {
     pub dedup_window: Option<Duration>,
     /// Serve /metrics with per-MOT series, and keep the live counters they need.
     pub exporter: bool,
+    /// Publish and restore partition state through `<topic>.state`, and follow the other
+    /// instances' partitions from it.
+    pub state_topic: bool,
     /// librdkafka properties passed through verbatim.
     pub kafka: BTreeMap<String, String>,
     /// The alert engine's receivers and timing.
@@ -89,6 +92,7 @@ impl ServiceConfig {
             metrics_listen: ([127, 0, 0, 1], 9464).into(),
             dedup_window: None,
             exporter: true,
+            state_topic: true,
             kafka: BTreeMap::new(),
             alerts: Default::default(),
             sources: BTreeMap::new(),
@@ -112,6 +116,7 @@ impl ServiceConfig {
             ("grpc_watch_buffer", d.grpc_watch_buffer.to_string()),
             ("metrics_listen", d.metrics_listen.to_string()),
             ("exporter", d.exporter.to_string()),
+            ("state_topic", d.state_topic.to_string()),
             ("alert_tick", short_duration(a.tick)),
             ("alert_resend", short_duration(a.resend)),
             ("alert_resolve_hold", short_duration(a.resolve_hold)),
@@ -188,6 +193,7 @@ impl ServiceConfig {
             ),
         );
         line("exporter", self.exporter.to_string());
+        line("state_topic", self.state_topic.to_string());
         out.push_str(&format!("[kafka]  # {}\n", src("kafka_properties")));
         for (k, v) in &self.kafka {
             let secret = ["password", "secret", "key"].iter().any(|s| k.contains(s));

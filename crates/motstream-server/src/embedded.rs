@@ -92,6 +92,9 @@ pub fn run(mut cfg: ServiceConfig, demo: &DemoSettings) -> anyhow::Result<()> {
                 .context("creating the alerts topic")?;
         }
         cfg.brokers = Some(bootstrap.clone());
+        // One in-memory instance: nothing to restore after a restart and no peer to follow;
+        // and the mock cluster answers topic creation with configs by timing out.
+        cfg.state_topic = false;
         let service = Service::start(&cfg).await?;
 
         let catalog = Arc::new(load_catalog(&cfg)?);

@@ -1,8 +1,10 @@
 //! The HTTP side: liveness, readiness and a JSON status view, on 127.0.0.1 by default.
 //!
 //! `/healthz` answers 200 while ingest runs; `/readyz` answers 200 only when every assigned
-//! partition is live (not rebuilding or paused) and the broker is reachable, else 503 with
-//! the reasons; `/status?window=5m` is the aggregator's status of every MOT and experience.
+//! partition is live (not rebuilding or paused), the broker answers and the group membership
+//! is settled, else 503 with the reasons; both bodies say how many partitions the instance
+//! holds and note when it holds none; `/status?window=5m` is the aggregator's status of every
+//! MOT and experience.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

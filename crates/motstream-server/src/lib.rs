@@ -16,7 +16,9 @@ pub mod exporter;
 pub mod grpc;
 pub mod http;
 pub mod reject_log;
+pub mod replicas;
 pub mod service;
+pub mod snapshots;
 pub mod state;
 
 pub use motstream_loadgen::now_ms;

@@ -57,6 +57,7 @@ impl Service {
             max_future_skew_ms: i64::try_from(cfg.max_future_skew.as_millis()).unwrap_or(i64::MAX),
             ..Limits::default()
         };
+        let ingest_brokers = brokers.clone();
         let ingest_cfg = IngestConfig {
             brokers,
             group_id: cfg.group_id.clone(),
@@ -68,6 +69,7 @@ impl Service {
             batch_max: 5_000,
             dedup_window: cfg.dedup_window,
             dedup_capacity: 1_000_000,
+            state_topic: cfg.state_topic,
         };
         // One feed for the engine, gRPC and the exporter: the one /status reads.
         let alerts: Arc<AlertFeed> = Arc::clone(&state.alerts);
@@ -119,6 +121,9 @@ impl Service {
                 })
                 .context("starting the ingest thread")?
         };
+        if cfg.state_topic {
+            crate::snapshots::start_follower(&ingest_brokers, cfg, &state, &stop_ingest)?;
+        }
         let dashboard = motstream_web::router(Arc::clone(&state) as _, web);
         let (stop_http, mut rx) = watch::channel(false);
         let (http_addr, http) = crate::http::serve(
@@ -213,12 +218,30 @@ pub fn run(cfg: &ServiceConfig) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    rt.block_on(async {
+    let result = rt.block_on(async {
         // Listen before starting, so that a signal during start-up (history replay, topic
         // metadata) stops the service cleanly instead of killing it.
         let stop = tokio::spawn(signal());
         let service = Service::start(cfg).await?;
         let _ = stop.await;
-        service.stop().await
-    })
+        match tokio::time::timeout(SHUTDOWN_WITHIN, service.stop()).await {
+            Ok(r) => r,
+            Err(_) => {
+                error!(
+                    secs = SHUTDOWN_WITHIN.as_secs(),
+                    "not stopped in time; exiting anyway (uncommitted events are re-read at the next start)"
+                );
+                Ok(())
+            }
+        }
+    });
+    // Do not wait for a blocking task still joining a stuck ingest thread.
+    rt.shutdown_background();
+    result
 }
+
+/// `motstream run` exits within this long of SIGINT or SIGTERM, whatever state Kafka is in:
+/// ingest's own bound ([`motstream_ingest::STOP_WITHIN`]) plus time for the servers to close.
+/// Past it the process exits without the final commit, which costs re-reading (never
+/// double-counting) the last events at the next start.
+pub const SHUTDOWN_WITHIN: Duration = Duration::from_secs(10);

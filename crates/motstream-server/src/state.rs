@@ -25,6 +25,8 @@ pub struct AggregatorState {
     applied: AtomicU64,
     /// Alert transitions (the service's feed), shown in `/status`.
     pub alerts: Arc<crate::alert_feed::AlertFeed>,
+    /// Owned and followed partitions (the global view).
+    pub replicas: crate::replicas::Replicas,
     /// The last status of every MOT, shared by /status, ListMots and the watchers.
     snapshot: Mutex<Option<Snapshot>>,
     /// Held while every MOT's status is computed, so that callers who miss the snapshot at
@@ -46,7 +48,7 @@ struct Snapshot {
 }
 
 /// A partition id unique across consumed topics: topic index in the high bits.
-fn partition_id(k: PartitionKey) -> PartitionId {
+pub(crate) fn partition_id(k: PartitionKey) -> PartitionId {
     PartitionId((i32::from(k.topic) << 20) | (k.partition & 0xF_FFFF))
 }
 
@@ -115,6 +117,7 @@ impl AggregatorState {
             agg,
             applied: AtomicU64::new(0),
             alerts: Arc::new(crate::alert_feed::AlertFeed::default()),
+            replicas: Default::default(),
             snapshot: Mutex::new(None),
             computing: Mutex::new(()),
         })
@@ -243,7 +246,8 @@ impl Apply for Run<'_> {
 
 impl Sink for AggregatorState {
     fn assigned(&self, part: PartitionKey) {
-        self.agg.begin_rebuild(partition_id(part));
+        let id = partition_id(part);
+        self.replicas.own(id, || self.agg.begin_rebuild(id));
     }
 
     fn live(&self, part: PartitionKey) {
@@ -251,7 +255,8 @@ impl Sink for AggregatorState {
     }
 
     fn revoked(&self, part: PartitionKey) {
-        self.agg.drop_partition(partition_id(part));
+        let stamp = crate::snapshots::catalog_stamp(&self.catalog);
+        self.replicas.disown(&self.agg, partition_id(part), stamp);
     }
 
     fn apply_batch(&self, part: PartitionKey, now_ms: i64, events: &mut dyn FnMut(&mut dyn Apply)) {
@@ -279,6 +284,24 @@ impl Sink for AggregatorState {
             p.writer().expire_journeys(now_ms);
         }
     }
+
+    fn snapshot(&self, part: PartitionKey, next_offset: i64, now_ms: i64) -> Option<Vec<u8>> {
+        crate::snapshots::snapshot(self, part, next_offset, now_ms)
+    }
+
+    fn restore(&self, part: PartitionKey, bytes: &[u8]) -> Option<i64> {
+        crate::snapshots::restore(self, part, bytes)
+    }
+
+    fn follow(&self, part: PartitionKey, bytes: &[u8], published_ms: i64) {
+        let stamp = crate::snapshots::catalog_stamp(&self.catalog);
+        self.replicas
+            .follow(&self.agg, partition_id(part), bytes, published_ms, stamp);
+    }
+
+    fn following(&self, topic: u16, name: &str, partitions: i32) {
+        self.replicas.set_partitions(topic, name, partitions);
+    }
 }
 
 impl crate::http::StatusSource for AggregatorState {
@@ -296,6 +319,7 @@ impl crate::http::StatusSource for AggregatorState {
             })).collect::<Vec<_>>(),
             "unidentified_overflow": unidentified.overflow,
             "alerts": crate::alerting::status_json(&self.alerts),
+            "view": self.replicas.status_json(&self.agg, now_ms),
         }))
     }
 }

@@ -115,6 +115,35 @@ impl Aggregator {
         &self.shared.layout.config
     }
 
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
+    /// For [`crate::snapshot`]: a fresh state for `id`, not yet registered.
+    pub(crate) fn new_partition_state(&self, id: PartitionId, warming: bool) -> PartitionState {
+        self.new_state(id, warming)
+    }
+
+    /// Registers `fresh` in place of its partition's state, keeping (like
+    /// [`Aggregator::begin_rebuild`]) the MOTs the old state held for the warming report
+    /// when `fresh` is warming.
+    pub(crate) fn install(&self, fresh: PartitionState) -> Arc<PartitionState> {
+        let fresh = Arc::new(fresh);
+        let id = fresh.id();
+        if let Some(old) = self.partitions.insert(id, Arc::clone(&fresh))
+            && fresh.is_warming()
+        {
+            let mut mots = old.mots_with_state();
+            if let Some(prev) = self.previous.get(&id) {
+                mots.extend_from_slice(&prev);
+                mots.sort_unstable();
+                mots.dedup();
+            }
+            self.previous.insert(id, mots);
+        }
+        fresh
+    }
+
     /// The partition's state, created empty (not warming) if absent.
     pub fn partition(&self, id: PartitionId) -> Arc<PartitionState> {
         Arc::clone(

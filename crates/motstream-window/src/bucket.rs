@@ -9,6 +9,7 @@ use crate::histogram::{
 };
 use crate::labels::{LabelCount, LabelSlots};
 use crate::ring::{Seen, bump, claim, read};
+use crate::snapshot::DetailRaw;
 
 /// Counter index of successes in a MOT's counter slot.
 pub(crate) const SUCCESS: usize = 0;
@@ -288,5 +289,101 @@ impl MpsSlot {
                 self.max.load(Ordering::Relaxed),
             )
         })
+    }
+}
+
+// Raw access for [`crate::snapshot`]. `raw` is called with the partition's writer lock held
+// (the single writer's own values, so relaxed loads are exact); `set_raw` on a state no
+// reader can see yet (the aggregator's registry, a lock, publishes it later). Relaxed
+// throughout for those reasons.
+
+impl DetailSlot {
+    pub(crate) fn raw(&self) -> DetailRaw {
+        let ld = |c: &AtomicU32| c.load(Ordering::Relaxed);
+        DetailRaw {
+            tag: ld(&self.tag),
+            late: ld(&self.late),
+            future: ld(&self.future),
+            max_ms: ld(&self.max_ms),
+            hist: self
+                .hist
+                .iter()
+                .enumerate()
+                .filter_map(|(i, c)| {
+                    let n = ld(c);
+                    (n != 0).then_some((i as u16, n))
+                })
+                .collect(),
+            reasons: self.reasons.raw(),
+            channels: self.channels.raw(),
+        }
+    }
+
+    /// Bins must be below [`LATENCY_BINS`] (checked by the decoder; others are ignored).
+    pub(crate) fn set_raw(&self, r: &DetailRaw) {
+        let st = |c: &AtomicU32, v: u32| c.store(v, Ordering::Relaxed);
+        st(&self.tag, r.tag);
+        st(&self.late, r.late);
+        st(&self.future, r.future);
+        st(&self.max_ms, r.max_ms);
+        let mut groups = 0u32;
+        for &(bin, n) in &r.hist {
+            if let Some(c) = self.hist.get(usize::from(bin)) {
+                st(c, n);
+                groups |= 1 << group_of(usize::from(bin));
+            }
+        }
+        st(&self.groups, groups);
+        self.reasons.set_raw(&r.reasons);
+        self.channels.set_raw(&r.channels);
+    }
+}
+
+impl ExpSlot {
+    pub(crate) fn raw(&self) -> (u32, [u32; 3], u64) {
+        (
+            self.tag.load(Ordering::Relaxed),
+            std::array::from_fn(|i| self.journeys[i].load(Ordering::Relaxed)),
+            self.weighted_failures.load(Ordering::Relaxed),
+        )
+    }
+
+    pub(crate) fn set_raw(&self, tag: u32, journeys: [u32; 3], weighted: u64) {
+        self.tag.store(tag, Ordering::Relaxed);
+        for (c, v) in self.journeys.iter().zip(journeys) {
+            c.store(v, Ordering::Relaxed);
+        }
+        self.weighted_failures.store(weighted, Ordering::Relaxed);
+    }
+}
+
+impl MpsSlot {
+    /// Tag, largest count and the non-zero bins.
+    pub(crate) fn raw(&self) -> (u32, u32, Vec<(u8, u32)>) {
+        let bins = self
+            .bins
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| {
+                let n = c.load(Ordering::Relaxed);
+                (n != 0).then_some((i as u8, n))
+            })
+            .collect();
+        (
+            self.tag.load(Ordering::Relaxed),
+            self.max.load(Ordering::Relaxed),
+            bins,
+        )
+    }
+
+    /// Bins must be below [`MPS_BINS`] (checked by the decoder; others are ignored).
+    pub(crate) fn set_raw(&self, tag: u32, max: u32, bins: &[(u8, u32)]) {
+        self.tag.store(tag, Ordering::Relaxed);
+        self.max.store(max, Ordering::Relaxed);
+        for &(b, n) in bins {
+            if let Some(c) = self.bins.get(usize::from(b)) {
+                c.store(n, Ordering::Relaxed);
+            }
+        }
     }
 }

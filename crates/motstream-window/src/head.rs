@@ -30,6 +30,8 @@ pub(crate) trait Cells: Default {
     fn clear(&self);
     fn bump(&self, which: usize, by: u64);
     fn sum(a: Self::Value, b: Self::Value) -> Self::Value;
+    /// Relaxed stores of `v` (restore, on a state no reader can see yet).
+    fn set(&self, v: Self::Value);
 }
 
 /// A MOT's successes and failures.
@@ -58,6 +60,12 @@ impl Cells for [AtomicU32; 2] {
     fn sum(a: [u32; 2], b: [u32; 2]) -> [u32; 2] {
         [a[0].saturating_add(b[0]), a[1].saturating_add(b[1])]
     }
+    fn set(&self, v: [u32; 2]) {
+        for (c, x) in self.iter().zip(v) {
+            // Relaxed: see the trait.
+            c.store(x, Ordering::Relaxed);
+        }
+    }
 }
 
 /// An experience's impact-weighted failures (1/256 units).
@@ -84,6 +92,10 @@ impl Cells for AtomicU64 {
     }
     fn sum(a: u64, b: u64) -> u64 {
         a.saturating_add(b)
+    }
+    fn set(&self, v: u64) {
+        // Relaxed: see the trait.
+        self.store(v, Ordering::Relaxed);
     }
 }
 
@@ -216,6 +228,32 @@ impl<C: Cells> Head<C> {
             } else {
                 std::hint::spin_loop();
             }
+        }
+    }
+}
+
+impl<C: Cells> Head<C> {
+    /// For [`crate::snapshot`]: tier `k`'s tag and value. Call with the partition's writer
+    /// lock held (the single writer's own values, so relaxed loads are exact).
+    pub(crate) fn raw(&self, k: usize) -> (u32, C::Value) {
+        match (self.tags.get(k), self.cells.get(k)) {
+            // Relaxed: see above.
+            (Some(t), Some(c)) => (t.load(Ordering::Relaxed), c.get()),
+            _ => (0, C::Value::default()),
+        }
+    }
+
+    /// For [`crate::snapshot`]: sets tier `k` on a state no reader can see yet, and marks
+    /// the head touched (an even, non-zero seq) when `touched`.
+    pub(crate) fn set_raw(&self, k: usize, tag: u32, v: C::Value, touched: bool) {
+        if let (Some(t), Some(c)) = (self.tags.get(k), self.cells.get(k)) {
+            // Relaxed: the state is published later by the aggregator's registry (a lock).
+            t.store(tag, Ordering::Relaxed);
+            c.set(v);
+        }
+        if touched {
+            // Relaxed: as above.
+            self.seq.store(2, Ordering::Relaxed);
         }
     }
 }

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
 use crate::hash::PreHashed;
+use crate::snapshot::JourneyRaw;
 
 #[derive(Debug, Clone, Copy)]
 struct Journey {
@@ -198,6 +199,51 @@ impl JourneyTracker {
     pub fn memory_bytes(&self) -> usize {
         // hashbrown: one control byte plus the entry per bucket.
         self.open.capacity() * (size_of::<(u64, Journey)>() + 1)
+    }
+}
+
+impl JourneyTracker {
+    /// For [`crate::snapshot`]: every open journey, by key.
+    pub(crate) fn raw(&self) -> Vec<(u64, JourneyRaw)> {
+        let mut v: Vec<_> = self
+            .open
+            .iter()
+            .map(|(&k, j)| {
+                (
+                    k,
+                    JourneyRaw {
+                        last_seen_ms: j.last_seen_ms,
+                        exp: j.exp,
+                        interactions: j.interactions,
+                        mots_seen: j.mots_seen,
+                        reached_sco: j.reached_sco,
+                        last_failed: j.last_failed,
+                    },
+                )
+            })
+            .collect();
+        // Key order: the encoding of equal states is equal bytes.
+        v.sort_unstable_by_key(|(k, _)| *k);
+        v
+    }
+
+    /// For [`crate::snapshot`]: reopens a journey (the decoder bounds the count by `max`).
+    pub(crate) fn insert_raw(&mut self, key: u64, j: &JourneyRaw) {
+        self.open.insert(
+            key,
+            Journey {
+                last_seen_ms: j.last_seen_ms,
+                exp: j.exp,
+                interactions: j.interactions,
+                mots_seen: j.mots_seen,
+                reached_sco: j.reached_sco,
+                last_failed: j.last_failed,
+            },
+        );
+    }
+
+    pub(crate) fn max(&self) -> usize {
+        self.max
     }
 }
 

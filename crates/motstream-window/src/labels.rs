@@ -13,6 +13,7 @@ use std::sync::{Arc, OnceLock};
 
 use crate::hash::FastBuild;
 use crate::ring::bump;
+use crate::snapshot::LabelRaw;
 
 /// Distinct labels tallied per detail bucket before the rest counts as "other".
 pub const LABEL_SLOTS: usize = 8;
@@ -188,6 +189,56 @@ impl<const V: usize> LabelSlots<V> {
             None,
             std::array::from_fn(|v| u64::from(self.other[v].load(Ordering::Relaxed))),
         );
+    }
+}
+
+// Raw access for [`crate::snapshot`]: `raw` under the partition's writer lock, `set_raw` on
+// a state no reader can see yet; relaxed for those reasons.
+
+impl LabelTable {
+    /// The interned labels in id order (ids are dense from 0).
+    pub(crate) fn names(&self) -> Vec<Arc<str>> {
+        self.names
+            .iter()
+            .map_while(|n| n.get().map(Arc::clone))
+            .collect()
+    }
+}
+
+impl<const V: usize> LabelSlots<V> {
+    pub(crate) fn raw(&self) -> LabelRaw<V> {
+        let ids = self
+            .ids
+            .iter()
+            .enumerate()
+            .map_while(|(s, slot)| {
+                let key = slot.load(Ordering::Relaxed);
+                (key != 0).then(|| {
+                    (
+                        key - 1,
+                        std::array::from_fn(|v| self.counts[v][s].load(Ordering::Relaxed)),
+                    )
+                })
+            })
+            .collect();
+        LabelRaw {
+            ids,
+            other: std::array::from_fn(|v| self.other[v].load(Ordering::Relaxed)),
+        }
+    }
+
+    /// Takes the first [`LABEL_SLOTS`] entries (the decoder allows no more). Ids must be
+    /// below 65,535 (checked by the decoder against the interner's size).
+    pub(crate) fn set_raw(&self, r: &LabelRaw<V>) {
+        for (s, (id, counts)) in r.ids.iter().take(LABEL_SLOTS).enumerate() {
+            self.ids[s].store(id.saturating_add(1), Ordering::Relaxed);
+            for (v, n) in counts.iter().enumerate() {
+                self.counts[v][s].store(*n, Ordering::Relaxed);
+            }
+        }
+        for (c, n) in self.other.iter().zip(r.other) {
+            c.store(n, Ordering::Relaxed);
+        }
     }
 }
 

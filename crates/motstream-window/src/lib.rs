@@ -58,6 +58,7 @@ mod partition;
 mod plan;
 mod ring;
 mod series;
+mod snapshot;
 mod state;
 mod status;
 mod topology;
@@ -80,6 +81,7 @@ pub use observation::{Applied, MotKey, Observation};
 pub use partition::{PartitionId, PartitionState, PartitionStats};
 pub use plan::{Span, WindowPlan};
 pub use series::{MotSeries, SeriesPoint};
+pub use snapshot::{Snapshot, SnapshotError};
 pub use status::{
     ChannelStatus, ExperienceStatus, LatencySummary, MotStatus, ReasonCount, Trend, TrendDirection,
 };

@@ -200,6 +200,11 @@ impl PartitionState {
         )
     }
 
+    /// For [`crate::snapshot`]: the writer's private state, locked.
+    pub(crate) fn lock_writer(&self) -> std::sync::MutexGuard<'_, WriterState> {
+        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Whether the partition is being rebuilt (its windows are incomplete).
     pub fn is_warming(&self) -> bool {
         // Relaxed: an advisory flag; no data is published through it.

@@ -173,6 +173,27 @@ impl<const N: usize> CounterSlot<N> {
     }
 }
 
+impl<const N: usize> CounterSlot<N> {
+    /// For [`crate::snapshot`]: the tag and counters. Call with the partition's writer lock
+    /// held (the single writer's own values, so relaxed loads are exact).
+    pub(crate) fn raw(&self) -> (u32, [u32; N]) {
+        // Relaxed: see above.
+        (
+            self.tag.load(Ordering::Relaxed),
+            std::array::from_fn(|i| self.n[i].load(Ordering::Relaxed)),
+        )
+    }
+
+    /// For [`crate::snapshot`]: sets the slot on a state no reader can see yet.
+    pub(crate) fn set_raw(&self, tag: u32, n: [u32; N]) {
+        // Relaxed: the state is published later by the aggregator's registry (a lock).
+        self.tag.store(tag, Ordering::Relaxed);
+        for (c, v) in self.n.iter().zip(n) {
+            c.store(v, Ordering::Relaxed);
+        }
+    }
+}
+
 /// Initialises every slot of every tier of a key created around event time `t_ms`.
 pub(crate) fn new_slots<S>(
     tiers: &[Tier],

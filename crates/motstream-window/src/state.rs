@@ -72,6 +72,13 @@ impl MotState {
     }
 }
 
+impl MotState {
+    /// For [`crate::snapshot`]: the detail slots if allocated.
+    pub(crate) fn detail_if_any(&self) -> Option<&[DetailSlot]> {
+        self.detail.get().map(|d| &**d)
+    }
+}
+
 /// An experience's journey windows in one partition.
 #[derive(Debug)]
 pub(crate) struct ExpState {

@@ -8,6 +8,7 @@ use std::sync::{Arc, OnceLock};
 
 use crate::hash::FastBuild;
 use crate::labels::truncate;
+use crate::snapshot::UnidentifiedRaw;
 
 /// One unidentified MOT id, merged over partitions.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,5 +146,52 @@ impl UnidentifiedTable {
             .map(|e| e.id.len() + 48)
             .sum();
         self.entries.len() * size_of::<OnceLock<Entry>>() + used
+    }
+}
+
+// Raw access for [`crate::snapshot`]: `raw` under the partition's writer lock, `restore` on a
+// state no reader can see yet; relaxed for those reasons.
+
+impl UnidentifiedTable {
+    /// The entries in index order and the overflow count.
+    pub(crate) fn raw(&self) -> (Vec<UnidentifiedRaw>, u64) {
+        let entries = self
+            .entries
+            .iter()
+            .map_while(OnceLock::get)
+            .map(|e| UnidentifiedRaw {
+                id: Arc::clone(&e.id),
+                count: e.count.load(Ordering::Relaxed),
+                first_ms: e.first_ms.load(Ordering::Relaxed),
+                last_ms: e.last_ms.load(Ordering::Relaxed),
+                channel: e.channel.get().map(Arc::clone),
+            })
+            .collect();
+        (entries, self.overflow.load(Ordering::Relaxed))
+    }
+
+    /// Installs decoded entries (at most the table's capacity, ids unique: checked by the
+    /// decoder; extra entries are ignored) and the overflow count.
+    pub(crate) fn restore(
+        &self,
+        ix: &mut UnidentifiedIndex,
+        raw: &[UnidentifiedRaw],
+        overflow: u64,
+    ) {
+        for (i, (slot, r)) in self.entries.iter().zip(raw).enumerate() {
+            ix.ids.insert(Arc::clone(&r.id), i as u32);
+            let channel = OnceLock::new();
+            if let Some(c) = &r.channel {
+                let _ = channel.set(Arc::clone(c));
+            }
+            let _ = slot.set(Entry {
+                id: Arc::clone(&r.id),
+                count: AtomicU64::new(r.count),
+                first_ms: AtomicI64::new(r.first_ms),
+                last_ms: AtomicI64::new(r.last_ms),
+                channel,
+            });
+        }
+        self.overflow.store(overflow, Ordering::Relaxed);
     }
 }

@@ -30,6 +30,10 @@ pub(crate) struct WriterState {
     pub(crate) channels: Interner,
     pub(crate) unidentified: UnidentifiedIndex,
     pub(crate) journeys: JourneyTracker,
+    /// The next source (Kafka) offset after the last event applied, as told by the caller
+    /// ([`PartitionWriter::set_next_offset`]); `None` until told. Kept here, under the same
+    /// lock as the state, so a snapshot's covered offset is exactly what it holds.
+    pub(crate) next_offset: Option<i64>,
 }
 
 /// The memos of one MOT's detail slots, one per detail tier.
@@ -57,6 +61,7 @@ impl WriterState {
                 topo.journey_timeouts_ms(l.journey_timeout_ms),
                 l.journey_timeout_ms,
             ),
+            next_offset: None,
         }
     }
 }
@@ -402,6 +407,25 @@ impl<'a> PartitionWriter<'a> {
             g.stalled.store(f.stalled, Ordering::Relaxed);
         }
         report
+    }
+
+    /// Records that every source event before `offset` (the next offset to consume) has
+    /// been applied: a snapshot ([`PartitionWriter::encode_snapshot`]) says it covers them.
+    pub fn set_next_offset(&mut self, offset: i64) {
+        self.w.next_offset = Some(offset);
+    }
+
+    /// The offset last given to [`PartitionWriter::set_next_offset`] (or restored).
+    pub fn next_offset(&self) -> Option<i64> {
+        self.w.next_offset
+    }
+
+    /// The partition's state as a snapshot (see [`crate::snapshot`]): exactly what the
+    /// events before [`PartitionWriter::next_offset`] made it. `stamp` is the caller's
+    /// compatibility mark (e.g. a hash of the catalog's MOT ids); `now_ms` anchors the
+    /// encoding of bucket positions when the partition has no watermark yet.
+    pub fn encode_snapshot(&self, stamp: u64, now_ms: i64) -> Vec<u8> {
+        crate::snapshot::encode(self.part, &self.w, stamp, now_ms)
     }
 
     /// The partition being written.

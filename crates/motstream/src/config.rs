@@ -81,6 +81,11 @@ pub struct ServiceArgs {
     /// keeping the exporter's per-event counters (for measuring what the exporter costs).
     #[arg(long, env = "MOTSTREAM_EXPORTER")]
     pub exporter: Option<bool>,
+    /// Publish each partition's window state to the compacted topic `<topic>.state`, restore
+    /// assigned partitions from it instead of replaying the retention, and follow the other
+    /// instances' partitions for a deployment-wide view.
+    #[arg(long, env = "MOTSTREAM_STATE_TOPIC")]
+    pub state_topic: Option<bool>,
     /// Extra librdkafka property (repeatable), e.g. `security.protocol=SASL_SSL`; overrides the
     /// config file's `[kafka]` table key by key.
     #[arg(long = "kafka-property", env = "MOTSTREAM_KAFKA_PROPERTIES", value_delimiter = ',', value_parser = motstream_ingest::parse_property)]
@@ -110,6 +115,7 @@ struct FileConfig {
     metrics_listen: Option<SocketAddr>,
     dedup_window: Option<String>,
     exporter: Option<bool>,
+    state_topic: Option<bool>,
     #[serde(default)]
     kafka: BTreeMap<String, String>,
     #[serde(default)]
@@ -264,6 +270,12 @@ pub fn resolve(args: &ServiceArgs, matches: &ArgMatches) -> anyhow::Result<Servi
         ),
         dedup_window: r.pick_opt("dedup_window", args.dedup_window, dedup, d.dedup_window),
         exporter: r.pick("exporter", args.exporter, file.exporter, d.exporter),
+        state_topic: r.pick(
+            "state_topic",
+            args.state_topic,
+            file.state_topic,
+            d.state_topic,
+        ),
         kafka,
         alerts,
         sources: BTreeMap::new(),

@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 
 use motstream_alert::{Change, Engine, EngineConfig, Policy, Transition, content};
 use tokio::sync::mpsc;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
+use super::deliverer::{Elected, Election};
 use super::{QUEUE, Sinks};
 use crate::alert_feed::{AlertFeed, AlertState, AlertTransition};
 use crate::config::ServiceConfig;
@@ -129,6 +130,7 @@ pub async fn start(
         sinks.queues.push(("kafka", tx));
         receivers.push(tokio::spawn(super::kafka::run(producer, topic, rx)));
     }
+    let election = elect(cfg, &sinks).await;
     info!(
         rules = engine.policy().rule_count(),
         windows = engine.policy().windows_ms.len(),
@@ -142,7 +144,7 @@ pub async fn start(
         let stop = Arc::clone(&stop);
         std::thread::Builder::new()
             .name("alerts".into())
-            .spawn(move || run_loop(&state, engine, &feed, sinks, tick, &stop))?
+            .spawn(move || run_loop(&state, engine, &feed, sinks, election, tick, &stop))?
     };
     Ok(AlertEngine {
         stop,
@@ -178,14 +180,100 @@ fn restore(
     }
 }
 
+/// With receivers and a real broker, the group on the coordination topic decides who
+/// delivers; without receivers there is nothing to deduplicate, and the embedded default is one
+/// instance by construction.
+async fn elect(cfg: &ServiceConfig, sinks: &Sinks) -> Election {
+    let Some(brokers) = cfg.brokers.as_deref() else {
+        return Election::Alone;
+    };
+    if sinks.queues.is_empty() {
+        return Election::Alone;
+    }
+    match Elected::start(brokers, &cfg.group_id, &cfg.kafka).await {
+        Ok(e) => Election::Group(e),
+        Err(e) => {
+            error!(error = %e, "alert-deliverer election unavailable: this instance delivers on its own, so several instances each notify");
+            Election::Alone
+        }
+    }
+}
+
+/// This instance became the deliverer: take the firing set over from what the previous one
+/// delivered. Its firing alerts are adopted (same ids; the engine resolves those whose
+/// condition has cleared, through the normal hold), and alerts firing here that nobody
+/// delivered are sent now. Alertmanager gets the adopted ones too, since it forgets an alert
+/// that is not re-sent; the webhook and the alerts topic do not get them twice.
+fn take_over(
+    state: &AggregatorState,
+    engine: &mut Engine,
+    feed: &AlertFeed,
+    sinks: &Sinks,
+    elected: &Elected,
+) {
+    let delivered = match elected.delivered() {
+        Ok(d) => d,
+        Err(e) => {
+            warn!(error = %e, "taking over alert delivery without the record of what was delivered: alerts firing now are sent again");
+            Default::default()
+        }
+    };
+    let mut adopted = std::collections::BTreeSet::new();
+    for t in delivered.values().filter(|t| t.state == AlertState::Firing) {
+        let Some(mot) = state.catalog.mot_idx(t.mot_id()) else {
+            // Its MOT left the catalog: nothing will resolve it but this.
+            let mut r = t.clone();
+            r.state = AlertState::Resolved;
+            r.at_ms = crate::now_ms();
+            let r = feed.publish(r);
+            sinks.offer(&r);
+            elected.record(&r);
+            continue;
+        };
+        if engine.restore_firing(mot, &t.rule, t.episode_ms) {
+            adopted.insert((t.mot_id().to_owned(), t.rule.clone()));
+            // The local episode of the same condition, if any, is superseded by the adopted id.
+            for local in feed.active() {
+                if local.alert_id != t.alert_id
+                    && local.mot_id() == t.mot_id()
+                    && local.rule == t.rule
+                {
+                    let mut r = AlertTransition::clone(&local);
+                    r.state = AlertState::Resolved;
+                    r.at_ms = crate::now_ms();
+                    feed.publish(r);
+                }
+            }
+            let t = feed.publish(t.clone());
+            sinks.offer_to("alertmanager", &t);
+        }
+    }
+    let mut sent = 0usize;
+    for local in feed.active() {
+        let key = (local.mot_id().to_owned(), local.rule.clone());
+        if local.state == AlertState::Firing && !adopted.contains(&key) {
+            sinks.offer(&local);
+            elected.record(&local);
+            sent += 1;
+        }
+    }
+    info!(
+        adopted = adopted.len(),
+        sent_now = sent,
+        "alert delivery taken over"
+    );
+}
+
 fn run_loop(
     state: &AggregatorState,
     mut engine: Engine,
     feed: &AlertFeed,
     sinks: Sinks,
+    election: Election,
     tick: Duration,
     stop: &AtomicBool,
 ) {
+    let mut delivering = false;
     let windows = engine.policy().windows_ms.clone();
     // Sums of final buckets between ticks: a long window then costs its last few buckets.
     let mut cache = motstream_window::CountsCache::default();
@@ -194,6 +282,15 @@ fn run_loop(
     while !stop.load(Ordering::Acquire) {
         next += tick;
         let now = crate::now_ms();
+        let deliverer = election.is_deliverer();
+        if deliverer
+            && !delivering
+            && let Election::Group(e) = &election
+        {
+            take_over(state, &mut engine, feed, &sinks, e);
+        }
+        delivering = deliverer;
+        feed.set_deliverer(deliverer);
         match state.agg.counts_reader_cached(&windows, now, &mut cache) {
             Ok(counts) => {
                 for t in engine.tick(&counts, now) {
@@ -204,8 +301,11 @@ fn run_loop(
                     let o = feed.publish(o);
                     let fired =
                         matches!(t.change, Change::Firing | Change::Resolved { fired: true });
-                    if fired {
+                    if fired && delivering {
                         sinks.offer(&o);
+                        if let Election::Group(e) = &election {
+                            e.record(&o);
+                        }
                     }
                 }
             }

@@ -6,6 +6,7 @@
 
 pub mod alertmanager;
 pub mod config;
+pub mod deliverer;
 pub mod engine_task;
 pub mod kafka;
 pub mod webhook;
@@ -32,6 +33,15 @@ pub const QUEUE: usize = 1_024;
 
 impl Sinks {
     /// Offers a transition to every receiver without waiting.
+    /// Offers a transition to the one receiver named `receiver`, if configured.
+    pub fn offer_to(&self, receiver: &str, o: &Arc<AlertTransition>) {
+        for (name, q) in self.queues.iter().filter(|(n, _)| *n == receiver) {
+            if let Err(e) = q.try_send(Arc::clone(o)) {
+                warn!(receiver = name, alert = %o.alert_id, state = %o.state, error = %e, "alert delivery dropped: receiver queue full or closed");
+            }
+        }
+    }
+
     pub fn offer(&self, o: &Arc<AlertTransition>) {
         for (name, q) in &self.queues {
             if let Err(e) = q.try_send(Arc::clone(o)) {
@@ -100,6 +110,7 @@ fn transition_json(t: &AlertTransition) -> Value {
 /// The `alerts` object of `/status`: active alerts and the newest transitions.
 pub fn status_json(feed: &AlertFeed) -> Value {
     json!({
+        "deliverer": feed.is_deliverer(),
         "active": feed.active().iter().map(|t| transition_json(t)).collect::<Vec<_>>(),
         "recent": feed.history(100, |_| true).iter().map(|t| transition_json(t)).collect::<Vec<_>>(),
     })

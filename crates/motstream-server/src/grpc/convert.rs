@@ -389,6 +389,7 @@ pub fn experience(
                 }
             })
             .collect(),
+        coverage: None,
     }
 }
 

@@ -1,6 +1,7 @@
 //! grpc.health.v1 answered from ingest's health report at the moment of each call: SERVING
 //! when ingest is ready, NOT_SERVING while it is not (starting, a partition rebuilding or
-//! paused, the broker unreachable). Computed per call rather than copied on a timer, so a
+//! paused, the broker unreachable, the group membership unsettled or lost): the same report
+//! and the same truth as `/readyz`. Computed per call rather than copied on a timer, so a
 //! probe never sees SERVING while `/readyz` already says rebuilding. `Watch` polls the report
 //! and sends each change.
 

@@ -179,6 +179,7 @@ impl Ctx {
         Ok(pb::GetMotResponse {
             mot: Some(convert::mot_info(m, catalog)),
             windows: out,
+            coverage: Some(self.coverage()),
         })
     }
 
@@ -207,6 +208,7 @@ impl Ctx {
             } else {
                 String::new()
             },
+            coverage: Some(self.coverage()),
         })
     }
 
@@ -231,7 +233,19 @@ impl Ctx {
             .agg
             .status_experience(motstream_window::ExpIdx(idx.0), w.ms, crate::now_ms())
             .map_err(|e| convert::query_error("window", e))?;
-        Ok(convert::experience(&e, catalog, &w.text))
+        let mut out = convert::experience(&e, catalog, &w.text);
+        out.coverage = Some(self.coverage());
+        Ok(out)
+    }
+
+    /// Which partitions the answer merges (see [`crate::replicas`]).
+    fn coverage(&self) -> pb::Coverage {
+        crate::replicas::coverage_pb(
+            &self
+                .state
+                .replicas
+                .coverage(&self.state.agg, crate::now_ms()),
+        )
     }
 
     pub fn unidentified(&self) -> pb::ListUnidentifiedMotsResponse {

@@ -1,0 +1,262 @@
+//! Writes a partition's state as snapshot bytes (format in [`super`]).
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::wire::Out;
+use super::{DetailRaw, LabelRaw, MAGIC, VERSION, fingerprint, signed_tag_offset};
+use crate::config::Tier;
+use crate::partition::{NO_WATERMARK, PartitionState, Stats};
+use crate::ring::tag_of;
+use crate::writer::WriterState;
+
+/// The nine statistics in format order.
+pub(crate) fn stats_of(s: &Stats) -> [&AtomicU64; 9] {
+    [
+        &s.late,
+        &s.rejected_future,
+        &s.unknown_mot_index,
+        &s.unidentified,
+        &s.journeys_started,
+        &s.journeys_completed,
+        &s.journeys_abandoned,
+        &s.journeys_overflow,
+        &s.journeys_open,
+    ]
+}
+
+/// Encodes `p`, whose writer state `w` the caller holds locked.
+pub(crate) fn encode(p: &PartitionState, w: &WriterState, stamp: u64, now_ms: i64) -> Vec<u8> {
+    let l = &p.shared.layout;
+    let mut o = Out::default();
+    o.bytes(MAGIC);
+    o.bytes(&[VERSION]);
+    o.bytes(&fingerprint(&p.shared).to_le_bytes());
+    o.bytes(&stamp.to_le_bytes());
+    o.i(i64::from(p.id().0));
+    opt(&mut o, w.next_offset);
+    let ref_ms = if w.watermark != NO_WATERMARK {
+        w.watermark
+    } else {
+        now_ms
+    };
+    o.i(ref_ms);
+    opt(&mut o, (w.watermark != NO_WATERMARK).then_some(w.watermark));
+    for s in stats_of(&p.stats) {
+        // Relaxed: the writer's own statistics, read under its lock.
+        o.u(s.load(Ordering::Relaxed));
+    }
+    for names in [p.reasons.names(), p.channels.names()] {
+        o.u(names.len() as u64);
+        for n in &names {
+            o.str(n);
+        }
+    }
+    let (unid, overflow) = p.unidentified.raw();
+    o.u(unid.len() as u64);
+    for e in &unid {
+        o.str(&e.id);
+        o.u(e.count);
+        o.i(e.first_ms);
+        o.i(e.last_ms);
+        match &e.channel {
+            Some(c) => {
+                o.u(1);
+                o.str(c);
+            }
+            None => o.u(0),
+        }
+    }
+    o.u(overflow);
+    let journeys = w.journeys.raw();
+    o.u(journeys.len() as u64);
+    for (key, j) in &journeys {
+        o.bytes(&key.to_le_bytes());
+        o.i(j.last_seen_ms);
+        o.u(u64::from(j.exp));
+        o.u(u64::from(j.interactions));
+        o.u(j.mots_seen);
+        o.u(u64::from(j.reached_sco));
+        o.u(u64::from(j.last_failed));
+    }
+
+    let refs =
+        |tiers: &[Tier]| -> Vec<u32> { tiers.iter().map(|t| tag_of(t.index(ref_ms))).collect() };
+    let (cref, dref) = (refs(&l.counter), refs(&l.detail));
+
+    let mots: Vec<usize> = (0..p.heads.len())
+        .filter(|&i| p.heads[i].touched() || p.mots[i].get().is_some())
+        .collect();
+    o.u(mots.len() as u64);
+    for i in mots {
+        o.u(i as u64);
+        let head = &p.heads[i];
+        o.u(u64::from(head.touched()));
+        for (k, &r) in cref.iter().enumerate() {
+            let (tag, [s, f]) = head.raw(k);
+            o.i(signed_tag_offset(tag, r));
+            o.u(u64::from(s));
+            o.u(u64::from(f));
+        }
+        let Some(m) = p.mots[i].get() else {
+            o.u(0);
+            continue;
+        };
+        o.u(1);
+        // Relaxed: the writer's own totals, read under its lock.
+        o.u(m.late_total.load(Ordering::Relaxed));
+        o.u(m.future_total.load(Ordering::Relaxed));
+        tiers(
+            &mut o,
+            &l.counter,
+            &cref,
+            m.counters(),
+            |s| {
+                let (tag, v) = s.raw();
+                (v != [0, 0]).then_some((tag, v))
+            },
+            |o, v| {
+                o.u(u64::from(v[0]));
+                o.u(u64::from(v[1]));
+            },
+        );
+        match m.detail_if_any() {
+            None => o.u(0),
+            Some(d) => {
+                o.u(1);
+                tiers(
+                    &mut o,
+                    &l.detail,
+                    &dref,
+                    d,
+                    |s| {
+                        let r = s.raw();
+                        (!r.is_zero()).then_some((r.tag, r))
+                    },
+                    detail,
+                );
+            }
+        }
+    }
+
+    let exps: Vec<usize> = (0..p.exp_heads.len())
+        .filter(|&i| p.exp_heads[i].touched() || p.exps[i].get().is_some())
+        .collect();
+    o.u(exps.len() as u64);
+    for i in exps {
+        o.u(i as u64);
+        let head = &p.exp_heads[i];
+        o.u(u64::from(head.touched()));
+        for (k, &r) in cref.iter().enumerate() {
+            let (tag, wf) = head.raw(k);
+            o.i(signed_tag_offset(tag, r));
+            o.u(wf);
+        }
+        let Some(e) = p.exps.get(i).and_then(OnceLock::get) else {
+            o.u(0);
+            continue;
+        };
+        o.u(1);
+        tiers(
+            &mut o,
+            &l.counter,
+            &cref,
+            e.counters(),
+            |s| {
+                let (tag, j, wf) = s.raw();
+                (j != [0, 0, 0] || wf != 0).then_some((tag, (j, wf)))
+            },
+            |o, (j, wf)| {
+                for x in j {
+                    o.u(u64::from(x));
+                }
+                o.u(wf);
+            },
+        );
+        tiers(
+            &mut o,
+            &l.detail,
+            &dref,
+            e.mps(),
+            |s| {
+                let (tag, max, bins) = s.raw();
+                (max != 0 || !bins.is_empty()).then_some((tag, (max, bins)))
+            },
+            |o, (max, bins)| {
+                o.u(u64::from(max));
+                o.u(bins.len() as u64);
+                let mut prev = 0u64;
+                for (b, n) in bins {
+                    o.u(u64::from(b) - prev);
+                    prev = u64::from(b);
+                    o.u(u64::from(n));
+                }
+            },
+        );
+    }
+    o.buf
+}
+
+fn opt(o: &mut Out, v: Option<i64>) {
+    match v {
+        Some(v) => {
+            o.u(1);
+            o.i(v);
+        }
+        None => o.u(0),
+    }
+}
+
+/// Per tier: the count of non-empty slots, then each as its bucket's offset from the
+/// reference bucket and its values.
+fn tiers<S, V>(
+    o: &mut Out,
+    tiers: &[Tier],
+    refs: &[u32],
+    slots: &[S],
+    raw: impl Fn(&S) -> Option<(u32, V)>,
+    mut put: impl FnMut(&mut Out, V),
+) {
+    for (t, &r) in tiers.iter().zip(refs) {
+        let range = t.offset as usize..(t.offset + t.cap) as usize;
+        let found: Vec<(u32, V)> = slots
+            .get(range)
+            .unwrap_or(&[])
+            .iter()
+            .filter_map(&raw)
+            .collect();
+        o.u(found.len() as u64);
+        for (tag, v) in found {
+            o.i(signed_tag_offset(tag, r));
+            put(o, v);
+        }
+    }
+}
+
+fn detail(o: &mut Out, d: DetailRaw) {
+    o.u(u64::from(d.late));
+    o.u(u64::from(d.future));
+    o.u(u64::from(d.max_ms));
+    o.u(d.hist.len() as u64);
+    let mut prev = 0u64;
+    for (b, n) in d.hist {
+        o.u(u64::from(b) - prev);
+        prev = u64::from(b);
+        o.u(u64::from(n));
+    }
+    labels(o, &d.reasons);
+    labels(o, &d.channels);
+}
+
+fn labels<const V: usize>(o: &mut Out, l: &LabelRaw<V>) {
+    o.u(l.ids.len() as u64);
+    for (id, counts) in &l.ids {
+        o.u(u64::from(*id));
+        for c in counts {
+            o.u(u64::from(*c));
+        }
+    }
+    for c in l.other {
+        o.u(u64::from(c));
+    }
+}
