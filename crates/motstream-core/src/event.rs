@@ -166,9 +166,12 @@ impl<'a> RawEvent<'a> {
                 });
             }
             Some(t) if t < limits.min_event_time_ms => {
-                return Err(EventError::BadTimestamp(format!(
-                    "{t} is before 2000-01-01 (expected milliseconds since the Unix epoch)"
-                )));
+                return Err(EventError::BadTimestamp {
+                    field: "event.event_time_ms",
+                    detail: format!(
+                        "{t} is before 2000-01-01 (expected milliseconds since the Unix epoch)"
+                    ),
+                });
             }
             Some(t) => t,
         };
