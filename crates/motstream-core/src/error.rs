@@ -30,7 +30,12 @@ pub enum EventError {
     #[error(
         "event.event_time_ms: {ahead_ms} ms in the future, beyond the allowed skew of {max_ms} ms"
     )]
-    FutureTimestamp { ahead_ms: i64, max_ms: i64 },
+    FutureTimestamp {
+        /// The event's MOT, so that the rejection can be counted for it.
+        mot_id: String,
+        ahead_ms: i64,
+        max_ms: i64,
+    },
     #[error("event.outcome: unknown value {0:?} (expected \"success\" or \"failure\")")]
     UnknownOutcome(String),
     #[error("event.duration_ms: {0} is negative")]

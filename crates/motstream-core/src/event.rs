@@ -178,6 +178,7 @@ impl<'a> RawEvent<'a> {
         let ahead_ms = event_time_ms.saturating_sub(now_ms);
         if ahead_ms > limits.max_future_skew_ms {
             return Err(EventError::FutureTimestamp {
+                mot_id: mot_id.into_owned(),
                 ahead_ms,
                 max_ms: limits.max_future_skew_ms,
             });

@@ -131,6 +131,7 @@ impl ServiceConfig {
             ("alert_tick", duration_text(a.tick)),
             ("alert_resend", duration_text(a.resend)),
             ("alert_resolve_hold", duration_text(a.resolve_hold)),
+            ("alert_min_coverage", a.min_coverage.to_string()),
         ];
         if let Some(t) = a.topic {
             v.push(("alerts_topic", t));

@@ -10,6 +10,7 @@
 pub mod alert_feed;
 pub mod alerting;
 pub mod config;
+pub mod coverage;
 pub mod embedded;
 pub mod exporter;
 pub mod grpc;
