@@ -14,6 +14,8 @@ pub trait WindowCounts {
     fn counts(&self, w: usize, mot: MotIdx) -> Counts;
     /// A partition holding the MOT's data is rebuilding: its numbers are incomplete.
     fn warming(&self, mot: MotIdx) -> bool;
+    /// Where the MOT's data begins (its earliest event time held), ms; `None` without data.
+    fn data_since(&self, mot: MotIdx) -> Option<i64>;
 }
 
 impl WindowCounts for BulkCounts {
@@ -23,6 +25,9 @@ impl WindowCounts for BulkCounts {
     fn warming(&self, mot: MotIdx) -> bool {
         BulkCounts::warming(self, wmot(mot))
     }
+    fn data_since(&self, mot: MotIdx) -> Option<i64> {
+        BulkCounts::data_since(self, wmot(mot))
+    }
 }
 
 impl WindowCounts for CountsReader<'_> {
@@ -31,6 +36,9 @@ impl WindowCounts for CountsReader<'_> {
     }
     fn warming(&self, mot: MotIdx) -> bool {
         CountsReader::warming(self, wmot(mot))
+    }
+    fn data_since(&self, mot: MotIdx) -> Option<i64> {
+        CountsReader::data_since(self, wmot(mot))
     }
 }
 
@@ -56,6 +64,7 @@ impl<C: WindowCounts> Memo<'_, C> {
     }
 }
 
+use crate::coverage;
 use crate::machine::{Change, Condition, Phase, RuleState};
 use crate::policy::{Policy, Rule, RuleKind};
 
@@ -92,6 +101,9 @@ pub struct EngineConfig {
     pub hysteresis_band: f64,
     /// How long a firing alert's condition must stay clear before it resolves, ms.
     pub resolve_hold_ms: i64,
+    /// The share (0..=1) of a rule's longest window the MOT's data must cover before the rule
+    /// is judged; below it the rule reports insufficient data (see [`crate::coverage`]).
+    pub min_coverage: f64,
 }
 
 impl Default for EngineConfig {
@@ -99,6 +111,7 @@ impl Default for EngineConfig {
         Self {
             hysteresis_band: 0.1,
             resolve_hold_ms: 10_000,
+            min_coverage: crate::coverage::DEFAULT_MIN_COVERAGE,
         }
     }
 }
@@ -119,6 +132,8 @@ pub struct Evaluation {
     pub threshold: f64,
     pub burn_state: BurnState,
     pub condition: Condition,
+    /// The share (0..=1) of the rule's longest window the MOT's data covers.
+    pub coverage: f64,
 }
 
 /// A state change of one (MOT, rule).
@@ -162,17 +177,34 @@ pub fn evaluate<C: WindowCounts>(
         mot,
         seen: Vec::new(),
     };
-    eval_rule(rule, target, &mut memo, counts.warming(mot), band, true)
+    let judge = Judge {
+        warming: counts.warming(mot),
+        covered: true,
+        coverage: 1.0,
+    };
+    eval_rule(rule, target, &mut memo, judge, band, true)
+}
+
+/// What decides whether a rule is judged at all this tick.
+#[derive(Debug, Clone, Copy)]
+struct Judge {
+    /// A partition holding the MOT is rebuilding.
+    warming: bool,
+    /// The MOT's data covers enough of the rule's window (see [`crate::coverage`]).
+    covered: bool,
+    /// The share of the rule's longest window the data covers.
+    coverage: f64,
 }
 
 fn eval_rule<C: WindowCounts>(
     rule: &Rule,
     target: f64,
     counts: &mut Memo<'_, C>,
-    warming: bool,
+    judge: Judge,
     band: f64,
     need_long: bool,
 ) -> Evaluation {
+    let warming = judge.warming;
     let above = |b: Option<f64>, t: f64| b.is_some_and(|b| b > t);
     match rule.kind {
         RuleKind::Burn {
@@ -202,6 +234,8 @@ fn eval_rule<C: WindowCounts>(
             };
             let condition = if warming {
                 Condition::Suppressed
+            } else if !judge.covered {
+                Condition::InsufficientData
             } else if !enough {
                 Condition::Clear
             } else if burn_state == BurnState::Critical {
@@ -219,6 +253,7 @@ fn eval_rule<C: WindowCounts>(
                 threshold,
                 burn_state,
                 condition,
+                coverage: judge.coverage,
             }
         }
         RuleKind::Floor { below, over } => {
@@ -228,6 +263,8 @@ fn eval_rule<C: WindowCounts>(
             let crossed = rate.is_some_and(|r| r < below);
             let condition = if warming {
                 Condition::Suppressed
+            } else if !judge.covered {
+                Condition::InsufficientData
             } else if c.amount() < rule.min_events {
                 Condition::Clear
             } else if crossed {
@@ -249,6 +286,7 @@ fn eval_rule<C: WindowCounts>(
                     BurnState::Acceptable
                 },
                 condition,
+                coverage: judge.coverage,
             }
         }
     }
@@ -327,12 +365,29 @@ impl Engine {
             memo.mot = m.mot;
             memo.seen.fill(None);
             let warming = counts.warming(m.mot);
+            let since = counts.data_since(m.mot);
             for (i, rule) in m.rules.iter().enumerate() {
                 let Some(state) = self.states.get_mut(off + i) else {
                     continue;
                 };
                 let need_long = state.phase == Phase::Firing;
-                let eval = eval_rule(rule, m.target, &mut memo, warming, band, need_long);
+                let windows = &self.policy.windows_ms;
+                let judge = Judge {
+                    warming,
+                    covered: coverage::covered(
+                        rule,
+                        windows,
+                        since,
+                        now_ms,
+                        self.config.min_coverage,
+                    ),
+                    coverage: coverage::coverage(
+                        since,
+                        now_ms,
+                        coverage::rule_span_ms(rule, windows),
+                    ),
+                };
+                let eval = eval_rule(rule, m.target, &mut memo, judge, band, need_long);
                 if let Some(change) = state.step(eval.condition, now_ms, rule.for_ms, hold) {
                     out.push(Transition {
                         mot: m.mot,

@@ -7,6 +7,7 @@
 //! alert task and delivers what it returns.
 
 pub mod content;
+pub mod coverage;
 mod engine;
 mod machine;
 mod policy;
@@ -15,5 +16,7 @@ pub use engine::{BurnState, Engine, EngineConfig, Evaluation, Transition, Window
 pub use machine::{Change, Condition, Phase, RuleState};
 pub use policy::{CappedRule, LOW_TARGET_CAP, MotPolicy, Policy, Rule, RuleKind, capped_threshold};
 
+#[cfg(test)]
+mod coverage_tests;
 #[cfg(test)]
 mod tests;

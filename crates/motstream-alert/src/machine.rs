@@ -23,6 +23,9 @@ pub enum Condition {
     Clear,
     /// The numbers are incomplete (a partition is rebuilding): nothing changes either way.
     Suppressed,
+    /// The MOT's data covers too little of the rule's window to judge it (a new MOT, or a
+    /// restart without history; see [`crate::coverage`]): nothing changes either way.
+    InsufficientData,
 }
 
 /// A change of state to publish.
@@ -58,7 +61,7 @@ impl RuleState {
         hold_ms: i64,
     ) -> Option<Change> {
         match (self.phase, cond) {
-            (_, Condition::Suppressed) => None,
+            (_, Condition::Suppressed | Condition::InsufficientData) => None,
             (Phase::Inactive, Condition::Met) => {
                 self.episode_ms = now_ms;
                 self.clear_since_ms = None;

@@ -42,8 +42,13 @@ fn counts(per_mot: &[(Counts, Counts)], warming: &[bool]) -> BulkCounts {
         v[m] = *short;
         v[n + m] = *long;
     }
+    // Data since long before any of these tests' instants: every window is covered (coverage
+    // has its own tests in `coverage_tests`).
     BulkCounts::from_parts(n, vec![300_000, 3_600_000], v, warming.to_vec())
+        .with_data_since(vec![Some(-LONG_AGO); n])
 }
+
+const LONG_AGO: i64 = 1_000_000_000_000;
 
 fn c(successes: u64, failures: u64) -> Counts {
     Counts {
@@ -60,6 +65,7 @@ fn engine() -> Engine {
         EngineConfig {
             hysteresis_band: 0.1,
             resolve_hold_ms: 0,
+            ..EngineConfig::default()
         },
     )
 }
@@ -269,6 +275,9 @@ impl WindowCounts for Reads {
     }
     fn warming(&self, mot: MotIdx) -> bool {
         WindowCounts::warming(&self.0, mot)
+    }
+    fn data_since(&self, mot: MotIdx) -> Option<i64> {
+        WindowCounts::data_since(&self.0, mot)
     }
 }
 

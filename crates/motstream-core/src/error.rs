@@ -29,12 +29,18 @@ pub enum EventError {
     Missing { field: &'static str },
     #[error("{field}: {detail}")]
     WrongType { field: &'static str, detail: String },
-    #[error("event.event_time_ms: {0}")]
-    BadTimestamp(String),
+    /// `field` is `event.event_time_ms` or, for an RFC 3339 string, `event.event_time`.
+    #[error("{field}: {detail}")]
+    BadTimestamp { field: &'static str, detail: String },
     #[error(
         "event.event_time_ms: {ahead_ms} ms in the future, beyond the allowed skew of {max_ms} ms"
     )]
-    FutureTimestamp { ahead_ms: i64, max_ms: i64 },
+    FutureTimestamp {
+        /// The event's MOT, so that the rejection can be counted for it.
+        mot_id: String,
+        ahead_ms: i64,
+        max_ms: i64,
+    },
     #[error("event.outcome: unknown value {0:?} (expected \"success\" or \"failure\")")]
     UnknownOutcome(String),
     #[error("event.duration_ms: {0} is negative")]
@@ -75,7 +81,7 @@ impl EventError {
             Self::InvalidUtf8 { .. } => "invalid_utf8",
             Self::Missing { .. } => "missing_field",
             Self::WrongType { .. } => "wrong_type",
-            Self::BadTimestamp(_) => "bad_timestamp",
+            Self::BadTimestamp { .. } => "bad_timestamp",
             Self::FutureTimestamp { .. } => "future_timestamp",
             Self::UnknownOutcome(_) => "unknown_outcome",
             Self::NegativeDuration(_) => "negative_duration",

@@ -166,15 +166,19 @@ impl<'a> RawEvent<'a> {
                 });
             }
             Some(t) if t < limits.min_event_time_ms => {
-                return Err(EventError::BadTimestamp(format!(
-                    "{t} is before 2000-01-01 (expected milliseconds since the Unix epoch)"
-                )));
+                return Err(EventError::BadTimestamp {
+                    field: "event.event_time_ms",
+                    detail: format!(
+                        "{t} is before 2000-01-01 (expected milliseconds since the Unix epoch)"
+                    ),
+                });
             }
             Some(t) => t,
         };
         let ahead_ms = event_time_ms.saturating_sub(now_ms);
         if ahead_ms > limits.max_future_skew_ms {
             return Err(EventError::FutureTimestamp {
+                mot_id: mot_id.into_owned(),
                 ahead_ms,
                 max_ms: limits.max_future_skew_ms,
             });

@@ -170,6 +170,9 @@ impl Loop<'_> {
             // Rejects below the committed offset went to the dead-letter topic before.
             Err(err) if !replay => {
                 *tally.rejects.entry(err.reason()).or_default() += 1;
+                if let EventError::FutureTimestamp { mot_id, .. } = &err {
+                    sink.rejected_future(mot_id);
+                }
                 self.dead_letter(st, key, msg, &err, failed);
             }
             Err(_) => {}

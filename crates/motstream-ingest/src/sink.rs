@@ -64,4 +64,8 @@ pub trait Sink: Send + Sync + 'static {
 pub trait Apply {
     /// Applies one valid, classified event of the run's partition.
     fn apply(&mut self, event: &InteractionEvent<'_>, class: Classification);
+    /// A live event (not a replayed one) of the run's partition was rejected as further ahead
+    /// of the ingest clock than the allowed skew and sent to the dead-letter topic; sinks that
+    /// count such rejections per MOT count it here. Default: nothing.
+    fn rejected_future(&mut self, _mot_id: &str) {}
 }

@@ -120,6 +120,7 @@ impl ServiceConfig {
             ("alert_tick", short_duration(a.tick)),
             ("alert_resend", short_duration(a.resend)),
             ("alert_resolve_hold", short_duration(a.resolve_hold)),
+            ("alert_min_coverage", a.min_coverage.to_string()),
         ];
         if let Some(t) = a.topic {
             v.push(("alerts_topic", t));

@@ -11,6 +11,7 @@ pub mod alert_feed;
 pub mod alerting;
 pub mod banner;
 pub mod config;
+pub mod coverage;
 pub mod embedded;
 pub mod exporter;
 pub mod grpc;

@@ -27,6 +27,8 @@ pub struct AggregatorState {
     pub alerts: Arc<crate::alert_feed::AlertFeed>,
     /// Owned and followed partitions (the global view).
     pub replicas: crate::replicas::Replicas,
+    /// Which alert rules report insufficient data, for the status views.
+    pub coverage: crate::coverage::CoverageView,
     /// The last status of every MOT, shared by /status, ListMots and the watchers.
     snapshot: Mutex<Option<Snapshot>>,
     /// Held while every MOT's status is computed, so that callers who miss the snapshot at
@@ -113,6 +115,7 @@ impl AggregatorState {
             agg
         };
         Ok(Self {
+            coverage: crate::coverage::CoverageView::new(&catalog, cfg.alerts.min_coverage),
             catalog,
             agg,
             applied: AtomicU64::new(0),
@@ -161,7 +164,7 @@ impl AggregatorState {
         self.applied.load(Ordering::Relaxed)
     }
 
-    fn mot_json(&self, s: &MotStatus) -> Value {
+    fn mot_json(&self, s: &MotStatus, now_ms: i64) -> Value {
         let m = &self.catalog.mots[s.mot.0 as usize];
         json!({
             "mot": m.id,
@@ -187,6 +190,9 @@ impl AggregatorState {
             "late": s.late,
             "rejected_future": s.rejected_future,
             "warming": s.warming,
+            "data_since_ms": s.data_since_ms,
+            "coverage": crate::coverage::CoverageView::window_coverage(s, now_ms),
+            "insufficient_data": self.coverage.insufficient(s, now_ms),
         })
     }
 
@@ -212,6 +218,7 @@ impl AggregatorState {
 /// One partition's run of events, applied under its writer.
 struct Run<'p> {
     writer: PartitionWriter<'p>,
+    catalog: &'p Catalog,
     now_ms: i64,
     applied: u64,
 }
@@ -242,6 +249,16 @@ impl Apply for Run<'_> {
         self.writer.apply(&obs, self.now_ms);
         self.applied += 1;
     }
+
+    /// Counts a future-dated event that ingest dead-lettered, under its MOT when the catalog
+    /// knows it, so `motstream_mot_future_events_total` counts the `future_timestamp` rejects.
+    fn rejected_future(&mut self, mot_id: &str) {
+        let mot = match self.catalog.mot_idx(mot_id) {
+            Some(m) => MotKey::Known(MotIdx(m.0)),
+            None => MotKey::Unidentified(mot_id),
+        };
+        self.writer.reject_future(mot, self.now_ms);
+    }
 }
 
 impl Sink for AggregatorState {
@@ -270,6 +287,7 @@ impl Sink for AggregatorState {
             .unwrap_or_else(|| self.agg.partition(id));
         let mut run = Run {
             writer: p.writer(),
+            catalog: &self.catalog,
             now_ms,
             applied: 0,
         };
@@ -311,7 +329,7 @@ impl crate::http::StatusSource for AggregatorState {
         Ok(json!({
             "window_ms": ms(window),
             "now_ms": now_ms,
-            "mots": exps.iter().flat_map(|e| e.mots.iter()).map(|m| self.mot_json(m)).collect::<Vec<_>>(),
+            "mots": exps.iter().flat_map(|e| e.mots.iter()).map(|m| self.mot_json(m, now_ms)).collect::<Vec<_>>(),
             "experiences": exps.iter().map(|e| self.experience_json(e)).collect::<Vec<_>>(),
             "unidentified": unidentified.mots.iter().map(|u| json!({
                 "mot": u.id, "count": u.count, "first_seen_ms": u.first_seen_ms,
@@ -389,6 +407,37 @@ mod tests {
 
     const NOW: i64 = 1_700_000_000_000;
     const MIN: i64 = 60_000;
+
+    #[test]
+    fn a_dead_lettered_future_event_is_counted_for_its_mot() {
+        let cfg = ServiceConfig::defaults();
+        let catalog = Arc::new(crate::service::load_catalog(&cfg).expect("built-in catalog"));
+        let state = AggregatorState::new(catalog, &cfg).expect("aggregator");
+        let part = PartitionKey {
+            topic: 0,
+            partition: 0,
+        };
+        state.assigned(part);
+        state.live(part);
+        let id = state.catalog.mots[1].id.clone();
+        state.apply_batch(part, NOW, &mut |run| {
+            run.rejected_future(&id);
+            run.rejected_future(&id);
+            run.rejected_future("not-in-the-catalog");
+        });
+        let live = state
+            .agg
+            .live_snapshot()
+            .expect("the exporter's counters are on");
+        let future: Vec<u64> = live.mots.iter().map(|m| m.rejected_future).collect();
+        assert_eq!(future[1], 2, "{future:?}");
+        assert_eq!(future.iter().sum::<u64>(), 2, "{future:?}");
+        let s = state
+            .agg
+            .status_mot(motstream_window::MotIdx(1), 300_000, NOW)
+            .expect("status");
+        assert_eq!(s.rejected_future, 2);
+    }
 
     #[test]
     fn the_tick_closes_journeys_that_went_idle() {

@@ -62,7 +62,18 @@ pub struct MotAggregate {
     pub channels: Vec<(Arc<str>, Counts)>,
     /// Interactions whose channel overflowed the bounded tallies.
     pub channels_other: Counts,
+    /// The earliest event time counted for this MOT in the partitions read, ms (any window:
+    /// where its data begins); `None` without data. Merges by minimum.
+    pub data_since_ms: Option<i64>,
     pub(crate) evicted: u8,
+}
+
+/// The earlier of two optional times.
+pub(crate) fn min_time(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, y) => x.or(y),
+    }
 }
 
 fn merge_named<T: Copy>(
@@ -104,6 +115,7 @@ impl MotAggregate {
         self.reasons_other += o.reasons_other;
         merge_named(&mut self.channels, &o.channels, Counts::add);
         self.channels_other.add(o.channels_other);
+        self.data_since_ms = min_time(self.data_since_ms, o.data_since_ms);
         self.evicted |= o.evicted;
     }
 

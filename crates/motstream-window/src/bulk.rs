@@ -83,6 +83,15 @@ impl CountsReader<'_> {
         self.warming.get(mot.0 as usize).copied().unwrap_or(false)
     }
 
+    /// Where the MOT's data begins: its earliest event time counted in any partition, ms;
+    /// `None` without data. A load per partition.
+    pub fn data_since(&self, mot: MotIdx) -> Option<i64> {
+        self.parts
+            .iter()
+            .filter_map(|p| p.heads.get(mot.0 as usize).and_then(MotHead::earliest_ms))
+            .min()
+    }
+
     /// One partition's counts, the final part from (and into) the cache.
     fn cached(
         &self,
@@ -224,6 +233,8 @@ pub struct BulkCounts {
     counts: Vec<Counts>,
     /// Per MOT; empty when no partition is warming.
     warming: Vec<bool>,
+    /// Per MOT: where its data begins (see [`CountsReader::data_since`]); empty: unknown.
+    data_since: Vec<Option<i64>>,
 }
 
 impl BulkCounts {
@@ -243,6 +254,18 @@ impl BulkCounts {
         self.warming.get(mot.0 as usize).copied().unwrap_or(false)
     }
 
+    /// Where the MOT's data begins (see [`CountsReader::data_since`]).
+    #[inline]
+    pub fn data_since(&self, mot: MotIdx) -> Option<i64> {
+        self.data_since.get(mot.0 as usize).copied().flatten()
+    }
+
+    /// Sets where each MOT's data begins (by MOT index), for tests of consumers.
+    pub fn with_data_since(mut self, data_since: Vec<Option<i64>>) -> Self {
+        self.data_since = data_since;
+        self
+    }
+
     /// Bulk counts from values, for tests and benchmarks of their consumers:
     /// `counts[w * mot_count + m]`, `warming` per MOT or empty.
     pub fn from_parts(
@@ -256,6 +279,7 @@ impl BulkCounts {
             windows_ms,
             counts,
             warming,
+            data_since: Vec::new(),
         }
     }
 
@@ -323,11 +347,13 @@ impl Aggregator {
         for w in 0..windows_ms.len() {
             counts.extend((0..n).map(|m| r.get(w, MotIdx(m as u32))));
         }
+        let data_since = (0..n).map(|m| r.data_since(MotIdx(m as u32))).collect();
         Ok(BulkCounts {
             mot_count: n,
             windows_ms: windows_ms.to_vec(),
             counts,
             warming: r.warming,
+            data_since,
         })
     }
 }
@@ -400,6 +426,34 @@ mod tests {
     fn b_amount(agg: &Aggregator, now: i64) -> u64 {
         let b = agg.counts_bulk(&[259_200_000], now).expect("bulk");
         b.get(0, MotIdx(0)).amount() + b.get(0, MotIdx(1)).amount()
+    }
+
+    #[test]
+    fn data_since_is_the_earliest_event_time_over_partitions() {
+        let agg = Aggregator::new(one_experience(2), WindowConfig::default()).expect("aggregator");
+        let now = 1_700_000_000_000i64;
+        for (p, t) in [(0, now - 5_000), (1, now - 9_000), (1, now - 1_000)] {
+            agg.partition(PartitionId(p))
+                .writer()
+                .apply(&obs(0, t, true), now);
+        }
+        let r = agg.counts_reader(&[60_000], now).expect("reader");
+        assert_eq!(r.data_since(MotIdx(0)), Some(now - 9_000));
+        assert_eq!(r.data_since(MotIdx(1)), None);
+        let b = agg.counts_bulk(&[60_000], now).expect("bulk");
+        assert_eq!(b.data_since(MotIdx(0)), Some(now - 9_000));
+        let s = agg.status_mot(MotIdx(0), 60_000, now).expect("status");
+        assert_eq!(s.data_since_ms, Some(now - 9_000));
+        // A future-dated event is rejected, not data.
+        agg.partition(PartitionId(0))
+            .writer()
+            .apply(&obs(1, now + 3_600_000, true), now);
+        assert_eq!(
+            agg.counts_bulk(&[60_000], now)
+                .expect("bulk")
+                .data_since(MotIdx(1)),
+            None
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //! the head's bucket together under the head's seqlock (`seq`, odd while rotating); every
 //! other bucket is read from the ring under its slot seqlock.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering, fence};
 
 use crate::ring::{Seen, bump, is_newer, tag_of, tag_offset};
 
@@ -107,6 +107,10 @@ pub(crate) struct Head<C> {
     seq: AtomicU32,
     tags: [AtomicU32; MAX_COUNTER_TIERS],
     cells: [C; MAX_COUNTER_TIERS],
+    /// The earliest event time ever counted here, ms (0: none yet): where this key's data
+    /// begins, for the alert engine's window coverage. It fits the line's spare bytes, so
+    /// keeping it costs a load and a compare per event on a line already being written.
+    earliest_ms: AtomicI64,
 }
 
 /// A MOT's head: successes and failures per tier.
@@ -138,6 +142,24 @@ impl<C: Cells> Head<C> {
     pub fn touched(&self) -> bool {
         // Relaxed: a hint for listings; the first event rotates, so seq > 0 afterwards.
         self.seq.load(Ordering::Relaxed) != 0
+    }
+
+    /// Writer: notes an event time counted (see `earliest_ms`). Times ≤ 0 are ignored.
+    #[inline]
+    pub fn note_time(&self, t_ms: i64) {
+        // Relaxed: only the partition's single writer stores it; readers want some value it
+        // had, and it only ever decreases.
+        let e = self.earliest_ms.load(Ordering::Relaxed);
+        if t_ms > 0 && (e == 0 || t_ms < e) {
+            self.earliest_ms.store(t_ms, Ordering::Relaxed);
+        }
+    }
+
+    /// The earliest event time counted here, ms; `None` before the first.
+    pub fn earliest_ms(&self) -> Option<i64> {
+        // Relaxed: see `note_time`.
+        let e = self.earliest_ms.load(Ordering::Relaxed);
+        (e != 0).then_some(e)
     }
 
     /// Writer: adds `by` to counter `which` of bucket `tag` in tier `k`, rotating the head

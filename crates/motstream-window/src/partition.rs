@@ -323,6 +323,7 @@ impl PartitionState {
             return;
         };
         let ring = self.mots.get(i).and_then(OnceLock::get).map(|m| &**m);
+        a.data_since_ms = crate::aggregate::min_time(a.data_since_ms, head.earliest_ms());
         let read = |r: crate::plan::Range| {
             l.counter
                 .get(r.tier)

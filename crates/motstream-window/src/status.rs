@@ -125,6 +125,9 @@ pub struct MotStatus {
     /// A partition holding (or that held) this MOT's data is being rebuilt: numbers are
     /// incomplete and alerts should wait.
     pub warming: bool,
+    /// Where this MOT's data begins: its earliest event time held (any window), ms; `None`
+    /// without data. With `now`, it says how much of a window the data covers.
+    pub data_since_ms: Option<i64>,
 }
 
 /// How one experience performs over one window, merged over all partitions.
@@ -293,6 +296,7 @@ pub(crate) fn mot_status(
         late: a.late,
         rejected_future: a.rejected_future,
         warming,
+        data_since_ms: a.data_since_ms,
     }
 }
 

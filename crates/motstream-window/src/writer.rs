@@ -143,6 +143,31 @@ impl<'a> PartitionWriter<'a> {
         Self { part, w }
     }
 
+    /// Counts an event that was rejected before it reached the windows as further ahead of
+    /// `now_ms` than the allowed skew (ingest's decoder checks the skew first and
+    /// dead-letters the event): the same counters as an event [`Self::apply`] rejects as
+    /// future, so the status's `rejected_future` and the exporter's future counter see it.
+    pub fn reject_future(&mut self, mot: MotKey<'_>, now_ms: i64) {
+        let p = self.part;
+        let l = &p.shared.layout;
+        let w = &mut *self.w;
+        inc(&p.stats.rejected_future);
+        let MotKey::Known(idx) = mot else { return };
+        let Some(cell) = p.mots.get(idx.0 as usize) else {
+            return;
+        };
+        let at = if w.watermark != NO_WATERMARK {
+            w.watermark
+        } else {
+            now_ms
+        };
+        let mot = cell.get_or_init(|| Box::new(MotState::new(l, at)));
+        w.count_rejected(l, idx, mot, at, true);
+        if let Some(lt) = p.live_totals() {
+            lt.rejected(idx.0 as usize, true);
+        }
+    }
+
     /// Applies one observation. `now_ms` is the wall clock (ms since the epoch), used only
     /// to reject events more than `max_future_skew_ms` ahead of it; lateness is judged
     /// against the partition's watermark (largest applied event time), so a replay with
@@ -199,6 +224,7 @@ impl<'a> PartitionWriter<'a> {
         }
 
         let which = if obs.success { SUCCESS } else { FAILURE };
+        head.note_time(t);
         let mut applied = false;
         for (k, (tier, cur)) in l.counter.iter().zip(w.counter.iter_mut()).enumerate() {
             let (slot, tag) = cur.locate(tier, t);

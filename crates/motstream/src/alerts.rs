@@ -42,6 +42,11 @@ pub struct AlertArgs {
     /// How long a firing alert's condition must stay clear before it resolves.
     #[arg(long, env = "MOTSTREAM_ALERT_RESOLVE_HOLD", value_parser = duration)]
     pub alert_resolve_hold: Option<Duration>,
+    /// Share (0..=1) of a rule's longest window the MOT's data must cover before the rule is
+    /// judged; until then it reports insufficient data, so a new MOT or a restart without
+    /// history never alerts on minutes of data.
+    #[arg(long, env = "MOTSTREAM_ALERT_MIN_COVERAGE")]
+    pub alert_min_coverage: Option<f64>,
 }
 
 /// The `[alerts]` table of the config file.
@@ -55,6 +60,7 @@ pub struct AlertFile {
     alert_tick: Option<String>,
     alert_resend: Option<String>,
     alert_resolve_hold: Option<String>,
+    alert_min_coverage: Option<f64>,
 }
 
 fn check_url(key: &str, u: &str) -> anyhow::Result<()> {
@@ -123,7 +129,19 @@ pub(crate) fn resolve(
             hold,
             d.resolve_hold,
         ),
+        min_coverage: r.pick(
+            "alert_min_coverage",
+            args.alert_min_coverage,
+            file.alert_min_coverage,
+            d.min_coverage,
+        ),
     };
+    if !(0.0..=1.0).contains(&s.min_coverage) {
+        anyhow::bail!(
+            "alert_min_coverage: {} is not a share between 0 and 1",
+            s.min_coverage
+        );
+    }
     for u in &s.alertmanager_urls {
         check_url("alertmanager_urls", u)?;
     }

@@ -6,7 +6,6 @@ use std::borrow::Cow;
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::time::UNIX_EPOCH;
 
 use serde::Serialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
@@ -50,30 +49,20 @@ pub(super) fn decode<'a>(payload: &'a [u8], out: &mut RawEvent<'a>) -> Result<()
         out.outcome = Some(Outcome::parse(&o)?);
     }
     if let Some(t) = event_time.filter(|t: &Cow<'_, str>| !t.is_empty()) {
-        let ms = parse_rfc3339_ms(&t)?;
+        let ms = super::rfc3339::parse_ms(&t)?;
         match out.event_time_ms {
             Some(given) if given != ms => {
-                return Err(EventError::BadTimestamp(format!(
-                    "{given} disagrees with event_time {t:?} ({ms}); give one of them"
-                )));
+                return Err(EventError::BadTimestamp {
+                    field: super::rfc3339::FIELD,
+                    detail: format!(
+                        "{t:?} ({ms}) disagrees with event_time_ms {given}; give one of them"
+                    ),
+                });
             }
             _ => out.event_time_ms = Some(ms),
         }
     }
     Ok(())
-}
-
-fn parse_rfc3339_ms(t: &str) -> Result<i64, EventError> {
-    let at = humantime::parse_rfc3339_weak(t).map_err(|e| {
-        EventError::BadTimestamp(format!(
-            "event_time {t:?} is not an RFC 3339 UTC time such as 2026-11-23T09:30:00.250Z: {e}"
-        ))
-    })?;
-    let since = at.duration_since(UNIX_EPOCH).map_err(|_| {
-        EventError::BadTimestamp(format!("event_time {t:?} is before the Unix epoch"))
-    })?;
-    i64::try_from(since.as_millis())
-        .map_err(|_| EventError::BadTimestamp(format!("event_time {t:?} is out of range")))
 }
 
 struct EventSeed<'s, 'de> {

@@ -8,6 +8,7 @@
 
 mod json;
 mod proto;
+mod rfc3339;
 
 use crate::error::EventError;
 use crate::event::{InteractionEvent, RawEvent};

@@ -94,6 +94,24 @@ fn rfc3339_event_time_is_accepted_in_json() {
 }
 
 #[test]
+fn json_event_time_offsets_are_honoured_and_bad_ones_dead_lettered() {
+    let d = Decoder::default();
+    // NOW - 1.5 s, written in a +02:00 zone: two hours ahead on the wall clock, same instant.
+    let p = br#"{"mot_id":"m","event_time":"2026-11-18T13:06:38.500+02:00","outcome":"success"}"#;
+    assert_eq!(d.decode(p, None, NOW).unwrap().event_time_ms, NOW - 1_500);
+    for t in [
+        "2026-11-18T13:06:38.500+25:00",
+        "2026-11-18T13:06:38.500+99:99",
+        "soon",
+    ] {
+        let p = format!(r#"{{"mot_id":"m","event_time":"{t}","outcome":"success"}}"#);
+        let e = d.decode(p.as_bytes(), None, NOW).unwrap_err();
+        assert_eq!(e.reason(), "bad_timestamp", "{t}");
+        assert!(e.to_string().starts_with("event.event_time: "), "{e}");
+    }
+}
+
+#[test]
 fn each_bad_input_is_rejected_naming_its_field() {
     let t = NOW - 10;
     let cases: Vec<(String, Option<&str>, &str, &str)> = vec![

@@ -16,6 +16,9 @@ pub struct AlertSettings {
     pub tick: Duration,
     pub resend: Duration,
     pub resolve_hold: Duration,
+    /// The share (0..=1) of a rule's longest window the MOT's data must cover before the rule
+    /// is judged (`motstream_alert::coverage`).
+    pub min_coverage: f64,
 }
 
 impl std::fmt::Debug for AlertSettings {
@@ -31,6 +34,7 @@ impl std::fmt::Debug for AlertSettings {
             .field("tick", &self.tick)
             .field("resend", &self.resend)
             .field("resolve_hold", &self.resolve_hold)
+            .field("min_coverage", &self.min_coverage)
             .finish()
     }
 }
@@ -45,6 +49,7 @@ impl Default for AlertSettings {
             tick: Duration::from_secs(1),
             resend: Duration::from_secs(60),
             resolve_hold: Duration::from_secs(10),
+            min_coverage: motstream_alert::coverage::DEFAULT_MIN_COVERAGE,
         }
     }
 }
@@ -77,6 +82,7 @@ impl AlertSettings {
             ("alert_tick", h(self.tick)),
             ("alert_resend", h(self.resend)),
             ("alert_resolve_hold", h(self.resolve_hold)),
+            ("alert_min_coverage", self.min_coverage.to_string()),
         ];
         let mut out = String::from("[alerts]\n");
         for (k, v) in lines {

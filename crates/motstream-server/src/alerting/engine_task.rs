@@ -86,6 +86,7 @@ pub async fn start(
         policy,
         EngineConfig {
             resolve_hold_ms: ms(a.resolve_hold),
+            min_coverage: a.min_coverage,
             ..EngineConfig::default()
         },
     );

@@ -329,6 +329,10 @@ pub fn mot_status(
         impact: s.impact.unwrap_or(0.0),
         alert_state: state.to_owned(),
         warming: s.warming,
+        data_since_ms: s.data_since_ms,
+        coverage: crate::coverage::CoverageView::window_coverage(s, as_of_ms),
+        // Filled by the caller, which has the alert policy (`AggregatorState::coverage`).
+        insufficient_data: Vec::new(),
     }
 }
 

@@ -8,6 +8,7 @@
 
 mod convert;
 mod health;
+mod limits;
 mod query;
 mod watch;
 
@@ -111,6 +112,7 @@ impl MotQuery for QueryService {
         &self,
         req: Request<pb::GetMotRequest>,
     ) -> Result<Response<pb::GetMotResponse>, Status> {
+        limits::get_mot(req.get_ref())?;
         unary(&self.ctx, req, |c, r| c.get_mot(r)).await
     }
 
@@ -118,6 +120,7 @@ impl MotQuery for QueryService {
         &self,
         req: Request<pb::ListMotsRequest>,
     ) -> Result<Response<pb::ListMotsResponse>, Status> {
+        limits::list_mots(req.get_ref())?;
         unary(&self.ctx, req, |c, r| c.list_mots(r)).await
     }
 
@@ -125,6 +128,7 @@ impl MotQuery for QueryService {
         &self,
         req: Request<pb::GetExperienceRequest>,
     ) -> Result<Response<pb::GetExperienceResponse>, Status> {
+        limits::get_experience(req.get_ref())?;
         unary(&self.ctx, req, |c, r| c.get_experience(r)).await
     }
 
@@ -141,6 +145,7 @@ impl MotQuery for QueryService {
         &self,
         req: Request<pb::WatchMotsRequest>,
     ) -> Result<Response<Self::WatchMotsStream>, Status> {
+        limits::watch_mots(req.get_ref())?;
         let deadline = convert::Deadline::of(&req);
         watch::watch_mots(&self.ctx, &self.watchers, req.get_ref(), deadline).map(Response::new)
     }
@@ -151,6 +156,7 @@ impl MotQuery for QueryService {
         &self,
         req: Request<pb::WatchAlertsRequest>,
     ) -> Result<Response<Self::WatchAlertsStream>, Status> {
+        limits::watch_alerts(req.get_ref())?;
         let deadline = convert::Deadline::of(&req);
         watch::watch_alerts(&self.ctx, &self.watchers, req.get_ref(), deadline).map(Response::new)
     }
@@ -159,6 +165,7 @@ impl MotQuery for QueryService {
         &self,
         req: Request<pb::ListAlertsRequest>,
     ) -> Result<Response<pb::ListAlertsResponse>, Status> {
+        limits::list_alerts(req.get_ref())?;
         unary(&self.ctx, req, |c, r| c.list_alerts(r)).await
     }
 
@@ -271,7 +278,10 @@ pub async fn serve(
             .tls_config(tls)
             .context("grpc_tls_cert/grpc_tls_key: not a usable certificate and key")?;
     }
-    let mot_query = MotQueryServer::new(query.clone());
+    // Explicit, not left to tonic's default: requests up to this size reach the handlers,
+    // whose field limits (`limits`) answer INVALID_ARGUMENT; larger ones get OUT_OF_RANGE.
+    let mot_query =
+        MotQueryServer::new(query.clone()).max_decoding_message_size(limits::MAX_REQUEST_BYTES);
     let router = match token {
         Some(want) => builder
             .add_service(health_service)

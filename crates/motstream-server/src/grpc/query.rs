@@ -134,7 +134,9 @@ impl Ctx {
                 let m = catalog.mot(MotIdx(s.mot.0));
                 let state = alert_state(&m.id);
                 if filter.matches_mot(m, state) {
-                    out.push(convert::mot_status(s, catalog, &w.text, now_ms, state));
+                    let mut st = convert::mot_status(s, catalog, &w.text, now_ms, state);
+                    st.insufficient_data = self.state.coverage.insufficient(s, now_ms);
+                    out.push(st);
                 }
             }
         }
@@ -174,7 +176,9 @@ impl Ctx {
         let mut out = Vec::with_capacity(windows.len());
         for (i, w) in windows.iter().enumerate() {
             let (s, as_of_ms) = self.mot(idx, w.ms, &format!("windows[{i}]"))?;
-            out.push(convert::mot_status(&s, catalog, &w.text, as_of_ms, state));
+            let mut st = convert::mot_status(&s, catalog, &w.text, as_of_ms, state);
+            st.insufficient_data = self.state.coverage.insufficient(&s, as_of_ms);
+            out.push(st);
         }
         Ok(pb::GetMotResponse {
             mot: Some(convert::mot_info(m, catalog)),

@@ -249,11 +249,14 @@ async fn run_mots(
         for mut m in mots {
             // Compared with its time stamp zeroed; cloned only when it is sent.
             let as_of_ms = std::mem::take(&mut m.as_of_ms);
+            // Coverage follows the time stamp (`data_since_ms` is compared): not a change.
+            let coverage = std::mem::take(&mut m.coverage);
             if sent.get(&m.mot_id) == Some(&m) {
                 continue;
             }
             let key = m.clone();
             m.as_of_ms = as_of_ms;
+            m.coverage = coverage;
             if let Err(stop) = push(tx, m, "WatchMots").await {
                 return stop;
             }
