@@ -242,6 +242,13 @@ impl JourneyTracker {
         );
     }
 
+    /// For [`crate::snapshot`]: the gauges as the original's last expiry pass left them.
+    pub(crate) fn set_in_flight(&mut self, gauges: &[InFlight]) {
+        for (mine, theirs) in self.in_flight.iter_mut().zip(gauges) {
+            *mine = *theirs;
+        }
+    }
+
     pub(crate) fn max(&self) -> usize {
         self.max
     }

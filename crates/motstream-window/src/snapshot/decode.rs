@@ -144,6 +144,14 @@ pub(crate) fn decode(shared: &Shared, bytes: &[u8], stamp: u64) -> Result<Decode
             },
         ));
     }
+    let n = r.count(exp_count, 2, "journeys.in_flight")?;
+    let mut in_flight = Vec::with_capacity(n);
+    for _ in 0..n {
+        in_flight.push(crate::journey::InFlight {
+            in_flight: r.u("journeys.in_flight.count")?,
+            stalled: r.u("journeys.in_flight.stalled")?,
+        });
+    }
 
     let ctx = Ctx {
         ref_ms,
@@ -159,6 +167,7 @@ pub(crate) fn decode(shared: &Shared, bytes: &[u8], stamp: u64) -> Result<Decode
             return Err(bad(&r, "mots.index", "not in increasing order"));
         }
         let touched = r.flag("mots.touched")?;
+        let earliest_ms = r.i("mots.earliest_ms")?;
         let mut head = Vec::with_capacity(l.counter.len());
         for t in &l.counter {
             let tag = ctx.head_tag(&mut r, t, "mots.head.bucket")?;
@@ -201,6 +210,7 @@ pub(crate) fn decode(shared: &Shared, bytes: &[u8], stamp: u64) -> Result<Decode
         mots.push(MotRaw {
             idx,
             touched,
+            earliest_ms,
             head,
             ring,
         });
@@ -266,6 +276,7 @@ pub(crate) fn decode(shared: &Shared, bytes: &[u8], stamp: u64) -> Result<Decode
         unidentified,
         unidentified_overflow,
         journeys,
+        in_flight,
         mots,
         exps,
     })

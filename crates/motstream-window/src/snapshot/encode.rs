@@ -79,6 +79,14 @@ pub(crate) fn encode(p: &PartitionState, w: &WriterState, stamp: u64, now_ms: i6
         o.u(u64::from(j.reached_sco));
         o.u(u64::from(j.last_failed));
     }
+    // The in-flight gauges as of the last expiry pass, so that a restored partition reports
+    // what the original did until its next pass.
+    let gauges = w.journeys.in_flight();
+    o.u(gauges.len() as u64);
+    for g in gauges {
+        o.u(g.in_flight);
+        o.u(g.stalled);
+    }
 
     let refs =
         |tiers: &[Tier]| -> Vec<u32> { tiers.iter().map(|t| tag_of(t.index(ref_ms))).collect() };
@@ -92,6 +100,8 @@ pub(crate) fn encode(p: &PartitionState, w: &WriterState, stamp: u64, now_ms: i6
         o.u(i as u64);
         let head = &p.heads[i];
         o.u(u64::from(head.touched()));
+        // Where the MOT's data begins: the alert engine's window coverage.
+        o.i(head.earliest_ms().unwrap_or(0));
         for (k, &r) in cref.iter().enumerate() {
             let (tag, [s, f]) = head.raw(k);
             o.i(signed_tag_offset(tag, r));

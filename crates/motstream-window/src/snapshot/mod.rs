@@ -8,7 +8,8 @@
 //! the watermark and the partition's statistics. So its size depends on how many buckets
 //! hold data (bounded by the ring geometry), never on how many events made them.
 //!
-//! Format (version 2: version 1 plus each open journey's last-failed flag), all integers LEB128 varints (signed ones zigzag):
+//! Format (version 2: version 1 plus each open journey's last-failed flag, the in-flight
+//! gauges after the journeys, and each MOT's earliest event time after its touched flag), all integers LEB128 varints (signed ones zigzag):
 //! `"MSWS"`, version byte, layout fingerprint (8 bytes LE), caller stamp (8 bytes LE),
 //! partition, next offset (flag + value), reference time, watermark (flag + value), nine
 //! statistics, reasons, channels, unidentified MOTs, journeys, MOTs, experiences. A bucket
@@ -166,6 +167,8 @@ pub(crate) struct JourneyRaw {
 pub(crate) struct MotRaw {
     pub idx: u32,
     pub touched: bool,
+    /// The earliest event time counted (0: none).
+    pub earliest_ms: i64,
     /// Per counter tier: tag, successes and failures.
     pub head: Vec<(u32, [u32; 2])>,
     pub ring: Option<MotRingRaw>,
@@ -214,6 +217,8 @@ pub(crate) struct Decoded {
     pub unidentified: Vec<UnidentifiedRaw>,
     pub unidentified_overflow: u64,
     pub journeys: Vec<(u64, JourneyRaw)>,
+    /// Per experience, the in-flight gauges as of the original's last expiry pass.
+    pub in_flight: Vec<crate::journey::InFlight>,
     pub mots: Vec<MotRaw>,
     pub exps: Vec<ExpRaw>,
 }

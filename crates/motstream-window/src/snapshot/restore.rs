@@ -56,6 +56,12 @@ fn fill(p: &PartitionState, d: &Decoded) {
     for (k, j) in d.journeys.iter().take(w.journeys.max()) {
         w.journeys.insert_raw(*k, j);
     }
+    w.journeys.set_in_flight(&d.in_flight);
+    for (g, f) in p.in_flight.iter().zip(w.journeys.in_flight()) {
+        // Relaxed: standalone gauges, as the expiry pass stores them.
+        g.in_flight.store(f.in_flight, Ordering::Relaxed);
+        g.stalled.store(f.stalled, Ordering::Relaxed);
+    }
     drop(w);
 
     for m in &d.mots {
@@ -64,6 +70,7 @@ fn fill(p: &PartitionState, d: &Decoded) {
             for (k, (tag, v)) in m.head.iter().enumerate() {
                 h.set_raw(k, *tag, *v, m.touched);
             }
+            h.note_time(m.earliest_ms);
         }
         let (Some(ring), Some(cell)) = (&m.ring, p.mots.get(i)) else {
             continue;
