@@ -8,12 +8,12 @@
 //!     [--events 1000000,10000000,50000000] [--partitions 8] [--bin target/release/motstream]
 //!
 //! Per N: N events (the airline catalog's MOTs, protobuf, record timestamps = event times,
-//! evenly spread over the last 3 days) are produced to a fresh topic; instance A (state topic
-//! on) builds its windows by replay (no state exists yet) and publishes snapshots; A is killed
-//! with SIGKILL and B starts with the same static member id (`group.instance.id`, as for a
-//! rolling restart), restores from the state topic, and is timed to ready with every event
-//! counted; B is killed and C starts with the state topic off, rebuilding by replay, timed the
-//! same way. "Ready" is /readyz 200 and /status?window=3d counting all N.
+//! spread evenly over the 3 days up to an hour before production began) are produced to a
+//! fresh topic; instance A (state topic on) builds its windows by replay (no state exists yet)
+//! and publishes snapshots; A is killed with SIGKILL and B starts with the same static member
+//! id (`group.instance.id`, as for a rolling restart), restores from the state topic, and is
+//! timed to ready with every event counted; B is killed and C starts with the state topic off,
+//! rebuilding by replay, timed the same way. "Ready" is /readyz 200 and /status?window=3d counting all N.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -103,9 +103,9 @@ fn produce(brokers: &str, topic: &str, n: u64) {
     let mots: Vec<String> = catalog.mots.iter().map(|m| m.id.clone()).collect();
     let keys: Vec<String> = (0..10_000).map(|i| format!("j-{i}")).collect();
     let ct = Encoding::Protobuf.content_type();
-    // A minute short of 3 days, so that the oldest events are inside the retention when the
-    // last instance starts.
-    let start_ms = now_ms() - THREE_DAYS_MS + 60_000;
+    // An hour short of 3 days, so that the oldest events are still inside the 3-day window
+    // when the last instance has rebuilt (50 million take minutes to produce and replay).
+    let start_ms = now_ms() - THREE_DAYS_MS + 3_600_000;
     let span = (now_ms() - start_ms).max(1);
     let began = Instant::now();
     let mut last = Instant::now();
