@@ -236,8 +236,8 @@ fn create_history_topic(brokers: &str, name: &str, partitions: i32) {
                 .create()
                 .expect("admin client");
         let week = (7 * 86_400_000i64).to_string();
-        let t = NewTopic::new(name, partitions, TopicReplication::Fixed(1))
-            .set("retention.ms", &week);
+        let t =
+            NewTopic::new(name, partitions, TopicReplication::Fixed(1)).set("retention.ms", &week);
         for r in admin
             .create_topics([&t], &AdminOptions::new())
             .await

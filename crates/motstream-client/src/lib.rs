@@ -1,7 +1,9 @@
-//! The command-line client of the gRPC query service: `mot get`, `mot top`, `experience get`,
-//! `watch`, `alerts` and `unidentified`. Human tables by default, `--output json` for scripts.
+//! The command-line clients: of the gRPC query service (`mot get`, `mot top`, `experience
+//! get`, `watch`, `alerts` and `unidentified`; human tables by default, `--output json` for
+//! scripts), and of the dead-letter topic ([`dlq`], for `motstream dlq`).
 
 mod alerts;
+pub mod dlq;
 mod render;
 mod watch;
 
