@@ -50,7 +50,7 @@ export function update(main, ctx) {
       h('div', { class: 'muted' }, 'Experience Manager: ' + x.manager.name + ' (' + x.manager.team + ')'),
       h('dl', {},
         h('dt', {}, 'SCO rate'), h('dd', { class: 'sco-rate' }, pct(e.sco_rate)),
-        h('dt', {}, 'Journeys'), h('dd', {}, `${count(e.journeys_started)} started \u00b7 ${count(e.journeys_completed)} completed \u00b7 ${count(e.journeys_abandoned)} abandoned`),
+        h('dt', {}, 'Journeys'), h('dd', {}, `${count(e.journeys_started)} started \u00b7 ${count(e.journeys_completed)} completed \u00b7 ${count(e.journeys_abandoned)} abandoned \u00b7 ${count(e.journeys_in_flight)} in flight, ${count(e.journeys_stalled)} stalled after a failure`),
         h('dt', {}, 'MOTs per SCO'), h('dd', {}, `${num(e.mots_per_sco_p50, 0)} median, ${num(e.mots_per_sco_p95, 0)} p95 (optimum: one per MOT)`),
         h('dt', {}, 'SMOTO rate'), h('dd', {}, pct(e.smoto_rate) + ' of ' + count(e.amount)),
         h('dt', {}, 'Firing alerts'), h('dd', {}, expFiring ? h('span', { class: 'badge firing' }, '\u2716 ' + expFiring + ' firing') : 'none'),

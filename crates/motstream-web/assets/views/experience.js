@@ -3,7 +3,7 @@
 // against its target shown by colour, icon and words. Search, sort and paging keep a
 // thousand MOTs responsive: only one page of rows is ever in the DOM.
 import { h, fill, contact } from '../dom.js';
-import { count, pct, pp, num, state, trend } from '../format.js';
+import { count, pct, pp, num, state, trend, duration } from '../format.js';
 
 const PAGE = 50;
 const COLUMNS = [
@@ -84,7 +84,8 @@ export function update(main, ctx) {
     tile('SCO rate', pct(e.sco_rate), 'journeys ending in a Successful Customer Outcome', 'sco_rate'),
     tile('Journeys started', count(e.journeys_started), null, 'journeys_started'),
     tile('Completed', count(e.journeys_completed), null, 'journeys_completed'),
-    tile('Abandoned', count(e.journeys_abandoned), null, 'journeys_abandoned'),
+    tile('Abandoned', count(e.journeys_abandoned), 'idle past ' + duration(e.journey_timeout_ms), 'journeys_abandoned'),
+    tile('In flight', count(e.journeys_in_flight), count(e.journeys_stalled) + ' stalled after a failure', 'journeys_in_flight'),
     tile('MOTs per SCO', num(e.mots_per_sco_p50, 0), 'median; p95 ' + num(e.mots_per_sco_p95, 0) + '; optimum one per MOT', 'mots_per_sco'),
     tile('SMOTO rate', pct(e.smoto_rate), count(e.amount) + ' interactions', 'smoto_rate'),
   );
