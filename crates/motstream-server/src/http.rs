@@ -33,6 +33,46 @@ pub trait StatusSource: Send + Sync + 'static {
 struct AppState {
     health: Arc<Health>,
     status: Arc<dyn StatusSource>,
+    rendered: Arc<Rendered>,
+}
+
+/// The `/status` bodies rendered in the last [`crate::state::SHARED_FOR`], by window. At 1,000
+/// MOTs a body is about a megabyte of JSON: building and serialising it per request cost ingest
+/// two thirds of its rate with 64 dashboards polling (benches/queries.rs), while the status
+/// beneath it is shared anyway. The lock is held while a missing body is rendered, so callers
+/// who miss together wait for one rendering.
+#[derive(Default)]
+struct Rendered {
+    bodies:
+        std::sync::Mutex<std::collections::HashMap<u64, (std::time::Instant, axum::body::Bytes)>>,
+}
+
+/// Windows kept at once; past it the cache starts again (windows come from requests).
+const RENDERED_WINDOWS: usize = 16;
+
+impl Rendered {
+    fn get_or_render(
+        &self,
+        window: Duration,
+        render: impl FnOnce() -> Result<Vec<u8>, String>,
+    ) -> Result<axum::body::Bytes, String> {
+        let key = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+        let mut bodies = self
+            .bodies
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((at, b)) = bodies.get(&key)
+            && at.elapsed() < crate::state::SHARED_FOR
+        {
+            return Ok(b.clone());
+        }
+        let body = axum::body::Bytes::from(render()?);
+        if bodies.len() >= RENDERED_WINDOWS {
+            bodies.clear();
+        }
+        bodies.insert(key, (std::time::Instant::now(), body.clone()));
+        Ok(body)
+    }
 }
 
 #[derive(Deserialize)]
@@ -72,14 +112,26 @@ async fn status(State(s): State<AppState>, Query(q): Query<StatusQuery>) -> Resp
     };
     // On the blocking pool: every MOT's status takes tens of milliseconds at 1,000 MOTs, and a
     // burst of dashboard polls must not hold the async workers.
-    let source = Arc::clone(&s.status);
-    let answer = tokio::task::spawn_blocking(move || source.status(window)).await;
+    let (source, health, rendered) = (
+        Arc::clone(&s.status),
+        Arc::clone(&s.health),
+        Arc::clone(&s.rendered),
+    );
+    let answer = tokio::task::spawn_blocking(move || {
+        rendered.get_or_render(window, || {
+            let mut v = source.status(window)?;
+            v["health"] = serde_json::to_value(health.report()).unwrap_or(Value::Null);
+            serde_json::to_vec(&v).map_err(|e| e.to_string())
+        })
+    })
+    .await;
     let answer = answer.unwrap_or_else(|e| Err(format!("the status read failed: {e}")));
     match answer {
-        Ok(mut v) => {
-            v["health"] = serde_json::to_value(s.health.report()).unwrap_or(Value::Null);
-            Json(v).into_response()
-        }
+        Ok(body) => (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response(),
         Err(e) => (StatusCode::BAD_REQUEST, Json(json!({ "error": e }))).into_response(),
     }
 }
@@ -101,6 +153,7 @@ pub async fn serve(
         .with_state(AppState {
             health,
             status: status_source,
+            rendered: Arc::default(),
         })
         .merge(extra);
     let listener = TcpListener::bind(addr)
