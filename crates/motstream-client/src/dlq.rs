@@ -58,7 +58,7 @@ pub fn read(src: &Source, last: Option<usize>) -> anyhow::Result<Vec<Letter>> {
             ("enable.auto.commit", "false"),
             ("enable.auto.offset.store", "false"),
         ],
-        &extra,
+        extra,
     )
     .create()
     .context("creating the Kafka consumer")?;
