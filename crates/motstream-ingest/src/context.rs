@@ -446,6 +446,8 @@ impl ConsumerContext for IngestContext {
                         && let Some(st) = parts.get_mut(&key)
                     {
                         st.committed = st.committed.max(o);
+                        // /healthz shows the commit as it lands, not the one found at assignment.
+                        self.report(key, st);
                     }
                 }
             }
