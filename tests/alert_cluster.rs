@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use motstream_tests::hooks::{Hit, Hooks};
 use motstream_tests::service::ServiceProcess;
-use motstream_tests::workload::{Msg, produce_all};
-use motstream_tests::{consume, create_topic, message_count, now_ms, unique};
-use serde_json::{Value, json};
+use motstream_tests::workload::{outcome_events, produce_all};
+use motstream_tests::{consume, create_topic, message_count, unique};
+use serde_json::Value;
 
 const CATALOG: &str = "
 version: 1
@@ -32,30 +32,6 @@ experiences:
           burn_rates: []
           floor: { below: 0.8, over: 1m, min_events: 30, severity: page }
 ";
-
-fn events(n: usize, ok: bool) -> Vec<Msg> {
-    let t = now_ms();
-    (0..n)
-        .map(|i| {
-            let mut e = json!({
-                "mot_id": "bag-drop",
-                "event_time_ms": t,
-                "outcome": if ok { "success" } else { "failure" },
-                "journey_id": format!("j-{t}-{i}"),
-            });
-            if !ok {
-                e["failure_reason"] = json!("belt-jam");
-            }
-            Msg {
-                // Spread over the partitions, so that every instance holds a share.
-                key: format!("j-{t}-{i}"),
-                payload: serde_json::to_vec(&e).expect("json"),
-                content_type: Some("application/json"),
-                reject: None,
-            }
-        })
-        .collect()
-}
 
 fn amount(s: &Value) -> Option<u64> {
     s["mots"]
@@ -145,7 +121,7 @@ async fn one_firing_and_one_resolved_per_receiver_across_three_instances_and_a_k
 
     // Healthy first: every instance sees all 100 (the global view), and one delivers. 20 s of
     // data before the failures, so that the rule's window is covered.
-    produce_all(&events_topic, &events(100, true));
+    produce_all(&events_topic, &outcome_events("bag-drop", 100, true));
     for s in svcs.iter().flatten() {
         s.wait_status("1m", Duration::from_secs(60), |s| {
             s["health"]["ready"] == true && amount(s) == Some(100)
@@ -155,7 +131,7 @@ async fn one_firing_and_one_resolved_per_receiver_across_three_instances_and_a_k
     std::thread::sleep(Duration::from_secs(20));
 
     // Degrade: 150 failures of 250 make the one-minute SMOTO rate 40%, below the 80% floor.
-    produce_all(&events_topic, &events(150, false));
+    produce_all(&events_topic, &outcome_events("bag-drop", 150, false));
     hooks.wait("the firing notification", Duration::from_secs(30), |h| {
         h.len() == 1
     });
@@ -169,7 +145,7 @@ async fn one_firing_and_one_resolved_per_receiver_across_three_instances_and_a_k
     assert_ne!(first, second);
 
     // Recover: 1000 successes bring the rate to 88%, above the floor.
-    produce_all(&events_topic, &events(1000, true));
+    produce_all(&events_topic, &outcome_events("bag-drop", 1000, true));
     hooks.wait("the resolved notification", Duration::from_secs(30), |h| {
         h.len() >= 2
     });

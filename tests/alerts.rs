@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 use hmac::{Hmac, Mac};
 use motstream_tests::hooks::{Hit, Hooks};
 use motstream_tests::service::{ServiceProcess, free_port};
-use motstream_tests::workload::{Msg, produce_all};
-use motstream_tests::{consume, create_topic, message_count, now_ms, unique};
-use serde_json::{Value, json};
+use motstream_tests::workload::{outcome_events, produce_all};
+use motstream_tests::{consume, create_topic, message_count, unique};
+use serde_json::Value;
 use sha2::Sha256;
 
 const CATALOG: &str = "
@@ -153,33 +153,6 @@ fn am_alerts(am: &Alertmanager, mot: &str) -> Vec<Value> {
         .collect()
 }
 
-fn events(mot: &str, n: usize, ok: bool) -> Vec<Msg> {
-    // Successes 20 s back: the MOT then has 20 s of data when the failures come, more than
-    // the 8% of the floor's 1m window the engine needs before it judges the rule (window
-    // coverage), so the alert's delivery time is what this test measures.
-    let t = now_ms() - if ok { 20_000 } else { 0 };
-    (0..n)
-        .map(|i| {
-            let mut e = json!({
-                "mot_id": mot,
-                "event_time_ms": t,
-                "outcome": if ok { "success" } else { "failure" },
-                "channel": if ok { "desk" } else { "kiosk" },
-                "journey_id": format!("j-{t}-{i}"),
-            });
-            if !ok {
-                e["failure_reason"] = json!("kiosk-offline");
-            }
-            Msg {
-                key: format!("j-{t}-{i}"),
-                payload: serde_json::to_vec(&e).expect("json"),
-                content_type: Some("application/json"),
-                reject: None,
-            }
-        })
-        .collect()
-}
-
 /// AM webhook notifications (`status` firing / resolved) received on `path`.
 fn notifications<'a>(hits: &'a [Hit], path: &str) -> Vec<&'a Hit> {
     hits.iter().filter(|h| h.path == path).collect()
@@ -244,14 +217,14 @@ async fn a_degraded_mot_pages_its_owner_through_every_receiver_once_and_resolves
     let svc = ServiceProcess::start(&unique("alerts"), &args);
 
     // Healthy first, and the service ready (no partition rebuilding: alerts are not suppressed).
-    produce_all(&events_topic, &events("bag-drop", 100, true));
+    produce_all(&events_topic, &outcome_events("bag-drop", 100, true));
     svc.wait_status("1m", Duration::from_secs(30), |s| {
         s["health"]["ready"] == true && bag_drop(s)["amount"].as_u64() == Some(100)
     });
     assert!(am_alerts(&am, "bag-drop").is_empty());
 
     // Degrade: 150 failures make the 1-minute SMOTO rate 40%, below the 80% floor.
-    produce_all(&events_topic, &events("bag-drop", 150, false));
+    produce_all(&events_topic, &outcome_events("bag-drop", 150, false));
     let crossed = Instant::now();
     let firing = loop {
         let a = am_alerts(&am, "bag-drop");
@@ -314,7 +287,7 @@ async fn a_degraded_mot_pages_its_owner_through_every_receiver_once_and_resolves
     assert_eq!(active[0]["state"], "firing");
 
     // Recover: 1000 successes bring the rate to 88%, above the floor and its hysteresis band.
-    produce_all(&events_topic, &events("bag-drop", 1000, true));
+    produce_all(&events_topic, &outcome_events("bag-drop", 1000, true));
     am_hooks.wait(
         "the resolve at the owner's receiver",
         Duration::from_secs(30),

@@ -12,7 +12,7 @@ use motstream_core::{
 use rdkafka::ClientConfig;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// The shipped airline catalog, which the service uses by default.
 pub fn airline() -> Catalog {
@@ -296,4 +296,31 @@ pub fn merged(statuses: &[Value]) -> Truth {
 /// The total number of events a status answer counts.
 pub fn total(status: &Value) -> u64 {
     counts(status).valid()
+}
+
+/// `n` JSON events of `mot` stamped now, each its own journey (spread over the partitions):
+/// successes at the desk, or failures at the kiosk with reason `kiosk-offline`. The alert
+/// tests degrade and recover a MOT with these.
+pub fn outcome_events(mot: &str, n: usize, ok: bool) -> Vec<Msg> {
+    let t = super::now_ms();
+    (0..n)
+        .map(|i| {
+            let mut e = json!({
+                "mot_id": mot,
+                "event_time_ms": t,
+                "outcome": if ok { "success" } else { "failure" },
+                "channel": if ok { "desk" } else { "kiosk" },
+                "journey_id": format!("j-{t}-{i}"),
+            });
+            if !ok {
+                e["failure_reason"] = json!("kiosk-offline");
+            }
+            Msg {
+                key: format!("j-{t}-{i}"),
+                payload: serde_json::to_vec(&e).expect("json"),
+                content_type: Some("application/json"),
+                reject: None,
+            }
+        })
+        .collect()
 }
