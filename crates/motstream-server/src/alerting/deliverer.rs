@@ -230,9 +230,12 @@ async fn ensure_topic(
             .map_err(|e| anyhow::anyhow!("admin client: {e}"))?;
     let new = NewTopic::new(topic, 1, TopicReplication::Fixed(-1)).set("cleanup.policy", "compact");
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    let res = admin
-        .create_topics([&new], &opts)
+    // Bounded: the service's start waits for this, and a broker that does not answer a
+    // creation (librdkafka's mock cluster, a missing ACL) must not hold it for the request
+    // timeout's minute.
+    let res = tokio::time::timeout(Duration::from_secs(15), admin.create_topics([&new], &opts))
         .await
+        .map_err(|_| anyhow::anyhow!("creating {topic}: no answer within 15 s"))?
         .map_err(|e| anyhow::anyhow!("creating {topic}: {e}"))?;
     for r in res {
         match r {

@@ -181,14 +181,15 @@ fn restore(
     }
 }
 
-/// With receivers and a real broker, the group on the coordination topic decides who
-/// delivers; without receivers there is nothing to deduplicate, and the embedded default is one
-/// instance by construction.
+/// With receivers and the state topic's global view, the group on the coordination topic
+/// decides who delivers. Without the global view each instance judges only its own partitions,
+/// so each must deliver what it finds; without receivers there is nothing to deduplicate; and
+/// the embedded default (state topic off) is one instance by construction.
 async fn elect(cfg: &ServiceConfig, sinks: &Sinks) -> Election {
     let Some(brokers) = cfg.brokers.as_deref() else {
         return Election::Alone;
     };
-    if sinks.queues.is_empty() {
+    if sinks.queues.is_empty() || !cfg.state_topic {
         return Election::Alone;
     }
     match Elected::start(brokers, &cfg.group_id, &cfg.kafka).await {
