@@ -298,11 +298,13 @@ pub fn total(status: &Value) -> u64 {
     counts(status).valid()
 }
 
-/// `n` JSON events of `mot` stamped now, each its own journey (spread over the partitions):
-/// successes at the desk, or failures at the kiosk with reason `kiosk-offline`. The alert
-/// tests degrade and recover a MOT with these.
+/// `n` JSON events of `mot`, each its own journey (spread over the partitions): successes at
+/// the desk stamped 20 s back, or failures at the kiosk with reason `kiosk-offline` stamped
+/// now. The alert tests degrade and recover a MOT with these. The 20 s give the MOT more data
+/// than the 8% of a 1m window the engine needs before it judges a rule (window coverage), so
+/// an alert's delivery time after the failures is what a test measures.
 pub fn outcome_events(mot: &str, n: usize, ok: bool) -> Vec<Msg> {
-    let t = super::now_ms();
+    let t = super::now_ms() - if ok { 20_000 } else { 0 };
     (0..n)
         .map(|i| {
             let mut e = json!({
