@@ -75,7 +75,7 @@ def main(addr, ca=None, token=None):
     methods = {m.name for m in mq.methods}
     want_methods = {
         "GetMot", "ListMots", "GetExperience", "ListUnidentifiedMots", "WatchMots",
-        "WatchAlerts", "ListAlerts",
+        "WatchAlerts", "ListAlerts", "ListActiveAlerts",
     }
     if methods != want_methods:
         fail(f"MotQuery describes methods {sorted(methods)}")
