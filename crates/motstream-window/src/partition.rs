@@ -139,6 +139,16 @@ impl fmt::Debug for PartitionState {
 static GENERATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl PartitionState {
+    /// Publishes the journeys' in-flight gauges for queries: by the expiry pass, and by a
+    /// restore, which installs the original's.
+    pub(crate) fn store_in_flight(&self, gauges: &[crate::journey::InFlight]) {
+        for (g, f) in self.in_flight.iter().zip(gauges) {
+            // Relaxed: standalone gauges.
+            g.in_flight.store(f.in_flight, Ordering::Relaxed);
+            g.stalled.store(f.stalled, Ordering::Relaxed);
+        }
+    }
+
     pub(crate) fn new(
         id: PartitionId,
         shared: Arc<Shared>,

@@ -428,10 +428,7 @@ impl<'a> PartitionWriter<'a> {
             .journeys_abandoned
             .fetch_add(report.abandoned, Ordering::Relaxed);
         p.stats.journeys_open.store(report.open, Ordering::Relaxed);
-        for (g, f) in p.in_flight.iter().zip(self.w.journeys.in_flight()) {
-            g.in_flight.store(f.in_flight, Ordering::Relaxed);
-            g.stalled.store(f.stalled, Ordering::Relaxed);
-        }
+        p.store_in_flight(self.w.journeys.in_flight());
         report
     }
 

@@ -57,11 +57,7 @@ fn fill(p: &PartitionState, d: &Decoded) {
         w.journeys.insert_raw(*k, j);
     }
     w.journeys.set_in_flight(&d.in_flight);
-    for (g, f) in p.in_flight.iter().zip(w.journeys.in_flight()) {
-        // Relaxed: standalone gauges, as the expiry pass stores them.
-        g.in_flight.store(f.in_flight, Ordering::Relaxed);
-        g.stalled.store(f.stalled, Ordering::Relaxed);
-    }
+    p.store_in_flight(w.journeys.in_flight());
     drop(w);
 
     for m in &d.mots {
