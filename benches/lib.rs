@@ -99,6 +99,11 @@ pub fn bench_event<'a>(
 
 /// Creates a topic on the benchmark's broker; panics if it cannot (a benchmark set-up error).
 pub fn create_topic(brokers: &str, name: &str, partitions: i32) {
+    create_topic_with(brokers, name, partitions, &[]);
+}
+
+/// [`create_topic`] with topic configs, e.g. `("retention.ms", "604800000")`.
+pub fn create_topic_with(brokers: &str, name: &str, partitions: i32, configs: &[(&str, &str)]) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -108,7 +113,10 @@ pub fn create_topic(brokers: &str, name: &str, partitions: i32) {
             .set("bootstrap.servers", brokers)
             .create()
             .expect("admin client");
-        let t = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+        let t = configs.iter().fold(
+            NewTopic::new(name, partitions, TopicReplication::Fixed(1)),
+            |t, (k, v)| t.set(k, v),
+        );
         for r in admin
             .create_topics([&t], &AdminOptions::new())
             .await

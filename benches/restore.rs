@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use motstream_benches::{airline_catalog, bench_event};
+use motstream_benches::{airline_catalog, bench_event, create_topic_with};
 use motstream_core::Encoding;
 use motstream_core::codec::{CONTENT_TYPE_HEADER, encode_into};
 use motstream_loadgen::produce::send_when_room;
@@ -222,32 +222,6 @@ impl Instance {
     }
 }
 
-/// The events topic, keeping what it is given for a week whatever the broker's default
-/// retention (the project's broker keeps 24 h; the history is 3 days old).
-fn create_history_topic(brokers: &str, name: &str, partitions: i32) {
-    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        let admin: AdminClient<rdkafka::client::DefaultClientContext> =
-            motstream_ingest::kafka_config(brokers, &[], &BTreeMap::new())
-                .create()
-                .expect("admin client");
-        let week = (7 * 86_400_000i64).to_string();
-        let t =
-            NewTopic::new(name, partitions, TopicReplication::Fixed(1)).set("retention.ms", &week);
-        for r in admin
-            .create_topics([&t], &AdminOptions::new())
-            .await
-            .expect("create topics")
-        {
-            r.expect("topic created");
-        }
-    });
-}
-
 fn counted(status: &Value) -> u64 {
     status["mots"]
         .as_array()
@@ -296,7 +270,14 @@ fn main() {
     println!("events,partitions,first_build_s,restore_s,replay_s,snapshot_bytes");
     for n in sizes {
         let topic = format!("restore-{}-{n}", std::process::id());
-        create_history_topic(&brokers, &topic, partitions);
+        // A week's retention whatever the broker's default (the project's broker keeps 24 h;
+        // the history is 3 days old).
+        create_topic_with(
+            &brokers,
+            &topic,
+            partitions,
+            &[("retention.ms", "604800000")],
+        );
         let t0 = Instant::now();
         produce(&brokers, &topic, n);
         eprintln!(
