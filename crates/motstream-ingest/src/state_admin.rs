@@ -74,15 +74,46 @@ pub(crate) fn ensure(
         return Ok(n);
     }
     let (partitions, rf) = describe(&probe, source, timeout)?.unwrap_or((1, 1));
-    let admin: AdminClient<DefaultClientContext> = base.create()?;
     let max_bytes = MAX_RECORD_BYTES.to_string();
-    let topic = NewTopic::new(state, partitions, TopicReplication::Fixed(rf))
-        .set("cleanup.policy", "compact")
-        .set("max.message.bytes", &max_bytes)
-        // Roll and clean often: only the latest snapshot per key matters, and a restore reads
-        // the partition's tail, so old versions should not linger for days.
-        .set("segment.ms", "600000")
-        .set("min.cleanable.dirty.ratio", "0.1");
+    ensure_compacted_topic(
+        base,
+        state,
+        partitions,
+        rf,
+        &[
+            ("max.message.bytes", &max_bytes),
+            // Roll and clean often: only the latest snapshot per key matters, and a restore
+            // reads the partition's tail, so old versions should not linger for days.
+            ("segment.ms", "600000"),
+            ("min.cleanable.dirty.ratio", "0.1"),
+        ],
+        timeout,
+    )
+}
+
+/// Makes sure the compacted topic `name` exists, creating it with `partitions`, replication
+/// `rf` (-1: the broker's default) and `configs` if absent; returns its partition count.
+/// Blocking, each broker request bounded by `timeout`.
+pub fn ensure_compacted_topic(
+    base: &ClientConfig,
+    name: &str,
+    partitions: i32,
+    rf: i32,
+    configs: &[(&str, &str)],
+    timeout: Duration,
+) -> Result<i32, KafkaError> {
+    let mut cc = base.clone();
+    cc.remove("group.id");
+    let probe: BaseConsumer = cc.create()?;
+    if let Some((n, _)) = describe(&probe, name, timeout)? {
+        return Ok(n);
+    }
+    let admin: AdminClient<DefaultClientContext> = base.create()?;
+    let topic = configs.iter().fold(
+        NewTopic::new(name, partitions, TopicReplication::Fixed(rf))
+            .set("cleanup.policy", "compact"),
+        |t, (k, v)| t.set(k, v),
+    );
     let results = block_on(admin.create_topics(
         [&topic],
         &AdminOptions::new().request_timeout(Some(timeout)),
@@ -90,18 +121,18 @@ pub(crate) fn ensure(
     for r in results {
         match r {
             Ok(_) => info!(
-                topic = state,
+                topic = name,
                 partitions,
                 replication = rf,
-                "state topic created (compacted)"
+                "compacted topic created"
             ),
             // Another instance created it meanwhile.
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((t, code)) => {
-                tracing::warn!(topic = t, error = %code, "creating the state topic failed");
+                tracing::warn!(topic = t, error = %code, "creating a compacted topic failed");
                 return Err(KafkaError::AdminOp(code));
             }
         }
     }
-    Ok(describe(&probe, state, timeout)?.map_or(partitions, |(n, _)| n))
+    Ok(describe(&probe, name, timeout)?.map_or(partitions, |(n, _)| n))
 }

@@ -15,10 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rdkafka::ClientContext;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
-use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use tracing::{info, warn};
 
@@ -219,29 +216,22 @@ impl Drop for Elected {
     }
 }
 
+/// The coordination topic: one partition, compacted, the broker's replication factor.
+/// Bounded: the service's start waits for this, and a broker that does not answer a creation
+/// (librdkafka's mock cluster, a missing ACL) must not hold it for long.
 async fn ensure_topic(
     brokers: &str,
     kafka: &BTreeMap<String, String>,
     topic: &str,
 ) -> anyhow::Result<()> {
-    let admin: AdminClient<DefaultClientContext> =
-        motstream_ingest::kafka_config(brokers, &[], kafka)
-            .create()
-            .map_err(|e| anyhow::anyhow!("admin client: {e}"))?;
-    let new = NewTopic::new(topic, 1, TopicReplication::Fixed(-1)).set("cleanup.policy", "compact");
-    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    // Bounded: the service's start waits for this, and a broker that does not answer a
-    // creation (librdkafka's mock cluster, a missing ACL) must not hold it for the request
-    // timeout's minute.
-    let res = tokio::time::timeout(Duration::from_secs(15), admin.create_topics([&new], &opts))
+    let base = motstream_ingest::kafka_config(brokers, &[], kafka);
+    let name = topic.to_owned();
+    let create = tokio::task::spawn_blocking(move || {
+        motstream_ingest::ensure_compacted_topic(&base, &name, 1, -1, &[], Duration::from_secs(10))
+    });
+    tokio::time::timeout(Duration::from_secs(15), create)
         .await
-        .map_err(|_| anyhow::anyhow!("creating {topic}: no answer within 15 s"))?
+        .map_err(|_| anyhow::anyhow!("creating {topic}: no answer within 15 s"))??
         .map_err(|e| anyhow::anyhow!("creating {topic}: {e}"))?;
-    for r in res {
-        match r {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((t, code)) => anyhow::bail!("creating {t}: {code}"),
-        }
-    }
     Ok(())
 }
