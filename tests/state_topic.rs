@@ -8,12 +8,16 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use motstream_proto::v1::{GetExperienceRequest, GetMotRequest, ListMotsRequest};
-use motstream_tests::grpc::client;
+use motstream_tests::grpc::{client, event, send, threaded_producer};
 use motstream_tests::service::{ServiceProcess, Topics};
-use motstream_tests::workload::{Truth, counts, produce_all, total, workload};
+use motstream_tests::workload::{Msg, Truth, counts, produce_all, total, workload};
 use motstream_tests::{now_ms, unique};
+use rdkafka::producer::Producer;
 
 const WAIT: Duration = Duration::from_secs(180);
+/// How soon an event must show on every instance while events flow (issue 15): the owner
+/// applies it, publishes its partition's state within a second, and the others apply that.
+const FRESH: Duration = Duration::from_secs(2);
 
 fn start(name: &str, t: &Topics) -> ServiceProcess {
     ServiceProcess::start_on(&unique(name), t)
@@ -133,6 +137,28 @@ async fn three_instances_each_answer_the_whole_truth_and_survive_a_kill_minus_ni
         "every partition owned once: {split:?}"
     );
 
+    // While events flow, probes (each an unidentified MOT of its own) show on every instance
+    // within FRESH of the broker acknowledging them.
+    let (flow, flow_truth) = workload(
+        "global-flow",
+        20_000,
+        0,
+        13,
+        now_ms(),
+        Duration::from_secs(60),
+    );
+    truth.add(&flow_truth);
+    let delays = probe_freshness(&t.events, &svcs, &flow, &mut truth, 8);
+    eprintln!("probe visible on all three instances after: {delays:?}");
+    let slowest = delays.iter().max().copied().unwrap_or_default();
+    assert!(
+        slowest <= FRESH,
+        "an event took {slowest:?} to show on every instance (bound {FRESH:?}): {delays:?}"
+    );
+    for (i, s) in svcs.iter().enumerate() {
+        wait_exact(s, &truth, &format!("instance {i} after the flow")).await;
+    }
+
     let [a, b, c] = svcs;
     a.kill9();
     // While the survivors take a's partitions over: every query answers, never below the
@@ -183,6 +209,49 @@ async fn three_instances_each_answer_the_whole_truth_and_survive_a_kill_minus_ni
     }
     b.stop();
     c.stop();
+}
+
+/// Produces `flow` at ~2,000 events/s in the background and, meanwhile, `probes` single events
+/// one after another; returns per probe the time from the broker's acknowledgement until the
+/// last of `svcs` lists it. Each probe is added to `truth`.
+fn probe_freshness(
+    topic: &str,
+    svcs: &[ServiceProcess],
+    flow: &[Msg],
+    truth: &mut Truth,
+    probes: usize,
+) -> Vec<Duration> {
+    std::thread::scope(|scope| {
+        let flowing = scope.spawn(|| {
+            for chunk in flow.chunks(500) {
+                produce_all(topic, chunk);
+                std::thread::sleep(Duration::from_millis(250));
+            }
+        });
+        let p = threaded_producer();
+        let mut delays = Vec::with_capacity(probes);
+        for k in 0..probes {
+            let id = format!("probe-{k}-{}", now_ms());
+            send(&p, topic, &event(&id, true, now_ms(), k as u64));
+            p.flush(Duration::from_secs(10))
+                .expect("probe acknowledged");
+            let acked = Instant::now();
+            let mut pending: Vec<&ServiceProcess> = svcs.iter().collect();
+            while !pending.is_empty() {
+                pending.retain(|s| !counts(&s.status("1h")).unidentified.contains_key(&id));
+                assert!(
+                    acked.elapsed() < WAIT,
+                    "probe {id} never showed on every instance"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            delays.push(acked.elapsed());
+            truth.unidentified.insert(id, 1);
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        flowing.join().expect("the flow's producer");
+        delays
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
