@@ -149,7 +149,11 @@ async fn three_instances_each_answer_the_whole_truth_and_survive_a_kill_minus_ni
     );
     truth.add(&flow_truth);
     let delays = probe_freshness(&t.events, &svcs, &flow, &mut truth, 8);
-    eprintln!("probe visible on all three instances after: {delays:?}");
+    // What the bound is met with, in the test's output (the CI log).
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!("probe visible on all three instances after: {delays:?}");
+    }
     let slowest = delays.iter().max().copied().unwrap_or_default();
     assert!(
         slowest <= FRESH,
