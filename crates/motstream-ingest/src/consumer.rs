@@ -421,7 +421,7 @@ pub fn run(
     // Shared with the consumers that replace this one if it wedges, like the dead letters.
     let state = crate::state_topic::open(cfg).map(Arc::new);
     loop {
-        let consumer = lifecycle::connect(cfg, &sink, &health, &dlq, &state)?;
+        let consumer = lifecycle::connect(cfg, &sink, &health, &dlq, &state, &shutdown)?;
         info!(brokers = %cfg.brokers, group = %cfg.group_id, topics = ?cfg.topics, dlq = %cfg.dlq_topic, "ingest started");
         health.set_running(true);
         match consume(cfg, &consumer, &catalog, &health, &shutdown) {

@@ -31,6 +31,9 @@ pub(crate) fn now_ms() -> i64 {
 
 pub(crate) type Parts = HashMap<PartitionKey, PartState>;
 
+/// Longest single broker request of a rebalance callback (see `IngestContext::retry`).
+const ATTEMPT: Duration = Duration::from_secs(2);
+
 pub(crate) struct IngestContext {
     pub topics: Vec<String>,
     /// Every assigned partition. A std `Mutex` taken by the ingest thread once per batch and by
@@ -57,6 +60,9 @@ pub(crate) struct IngestContext {
     /// Where partition snapshots are published and restored from, when on; shared with the
     /// consumers that replace this one.
     pub state: Option<Arc<crate::state_topic::StateTopic>>,
+    /// Set when shutdown is asked for. The rebalance callbacks run inside `poll`, where the
+    /// ingest loop cannot see it, and ask the broker with retries: they give up on it.
+    pub shutdown: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl IngestContext {
@@ -144,18 +150,29 @@ impl IngestContext {
         );
     }
 
-    /// Asks the broker, a few times, before giving up on a request made during a rebalance.
-    fn retry<T>(&self, what: &str, mut f: impl FnMut() -> KafkaResult<T>) -> Option<T> {
-        for attempt in 1..=3 {
-            match f() {
+    /// Asks the broker, in attempts of at most [`ATTEMPT`] for up to three request timeouts,
+    /// before giving up on a request made during a rebalance. Short attempts, because the
+    /// callback blocks the ingest thread: a shutdown asked for meanwhile (e.g. in a broker
+    /// outage) is seen between attempts and ends the retries, so the service still stops
+    /// within its bound instead of waiting out a 10 s request three times.
+    fn retry<T>(&self, what: &str, mut f: impl FnMut(Duration) -> KafkaResult<T>) -> Option<T> {
+        let give_up = Instant::now() + self.request_timeout * 3;
+        let per_attempt = self.request_timeout.min(ATTEMPT);
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            match f(per_attempt) {
                 Ok(v) => return Some(v),
                 Err(e) => {
                     warn!(attempt, error = %e, "{what} failed during rebalance");
-                    std::thread::sleep(Duration::from_millis(500 * attempt));
+                    // Acquire pairs with the Release store of whoever asks for shutdown.
+                    if self.shutdown.load(Ordering::Acquire) || Instant::now() >= give_up {
+                        return None;
+                    }
+                    std::thread::sleep(Duration::from_millis(250));
                 }
             }
         }
-        None
     }
 
     fn on_assign(&self, c: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) {
@@ -164,8 +181,8 @@ impl IngestContext {
             .iter()
             .map(|e| (e.topic().to_owned(), e.partition()))
             .collect();
-        let committed = self.retry("reading committed offsets", || {
-            c.committed_offsets(tpl.clone(), self.request_timeout)
+        let committed = self.retry("reading committed offsets", |t| {
+            c.committed_offsets(tpl.clone(), t)
         });
         let mut times = TopicPartitionList::new();
         let since = now_ms().saturating_sub(self.lookback_ms);
@@ -173,8 +190,8 @@ impl IngestContext {
             // An error here only means the list is malformed, which it is not.
             let _ = times.add_partition_offset(t, *p, Offset::Offset(since));
         }
-        let starts = self.retry("looking up offsets by time", || {
-            c.offsets_for_times(times.clone(), self.request_timeout)
+        let starts = self.retry("looking up offsets by time", |t| {
+            c.offsets_for_times(times.clone(), t)
         });
         let offset_in = |list: &Option<TopicPartitionList>, t: &str, p: i32| match list
             .as_ref()

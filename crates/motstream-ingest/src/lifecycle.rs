@@ -37,6 +37,7 @@ pub(crate) fn connect(
     health: &Arc<Health>,
     dlq: &Arc<Dlq>,
     state: &Option<Arc<StateTopic>>,
+    shutdown: &Arc<std::sync::atomic::AtomicBool>,
 ) -> Result<BaseConsumer<IngestContext>, IngestError> {
     let ctx = IngestContext {
         state: state.clone(),
@@ -56,6 +57,7 @@ pub(crate) fn connect(
         touched: Default::default(),
         rebalances: Default::default(),
         quiet: Default::default(),
+        shutdown: Arc::clone(shutdown),
     };
     let stats_ms = STATS_INTERVAL.as_millis().to_string();
     let cc = kafka_config(
