@@ -46,15 +46,22 @@ pub struct DemoSettings {
 /// offset by walking that list from its oldest batch (librdkafka's `rd_kafka_mock_msgset_find`),
 /// and it answers each fetch with one batch. Its only bound is 5 MiB or 100 000 batches per
 /// partition, and no API or property (`test.mock.*` has only the broker count and RTT) changes
-/// that, nor does it implement DeleteRecords. So its CPU is fetches/s x batches kept: with the
-/// 5 ms linger of `produce::producer`, nearly every event is its own batch (~12 per partition
-/// per second at 100 events/s over 8 partitions), the list grows towards its 5 MiB bound
-/// (tens of thousands of batches) and the broker thread went from 0.8% of a core at start to
-/// 47.6% after 1 h 51 min (issue 18). Batching for a second makes the fetch rate 1 per
-/// partition per second and each batch ~12 events, so the list is an order of magnitude
-/// shorter at its bound and walked an order of magnitude less often, for at most a second's
-/// more delay in a demo whose windows are minutes.
+/// that, nor does it implement DeleteRecords. So its CPU is (batches fetched per second) x
+/// (batches kept per partition), and grows until the 5 MiB bound is reached. With P
+/// partitions, a linger of L s and R events/s, that is P/L walks a second of a list of up to
+/// 5 MiB / (R L / P events) batches: it grows with P squared. With the 5 ms linger of
+/// `produce::producer` nearly every event is its own batch, and the broker thread went from
+/// 0.8% of a core at start to 47.6% after 1 h 51 min (issue 18). Batching for a second and
+/// [`DEFAULT_PARTITIONS`] keep the lists short and reach the bound within minutes, so the
+/// demo's CPU stays flat, for at most a second's more delay in a demo whose windows are
+/// minutes.
 pub const DEFAULT_LINGER_MS: u32 = 1000;
+
+/// Partitions of the embedded topic. Two show partitioned state (and its merge by addition)
+/// while keeping the mock broker flat (see [`DEFAULT_LINGER_MS`]): measured over 70 minutes
+/// at 100 events/s, its thread used 0.6-0.9 s per 10 minutes with 2 partitions, and went from
+/// 1.2 s to 3.5 s per 10 minutes over its first 50 minutes with 8, the old default.
+pub const DEFAULT_PARTITIONS: i32 = 2;
 
 fn embedded_producer_overrides(linger_ms: u32) -> std::collections::BTreeMap<String, String> {
     [("linger.ms".to_string(), linger_ms.to_string())]

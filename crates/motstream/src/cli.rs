@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::ServiceArgs;
 use crate::logging::LogFormat;
 use motstream_loadgen::loadgen::LoadgenArgs;
-use motstream_server::embedded::{DEFAULT_LINGER_MS, DemoSettings};
+use motstream_server::embedded::{DEFAULT_LINGER_MS, DEFAULT_PARTITIONS, DemoSettings};
 
 /// motstream: every customer interaction as live operational truth.
 ///
@@ -105,8 +105,9 @@ pub struct DemoArgs {
     /// Simulator seed: the same seed gives the same journeys.
     #[arg(long, env = "MOTSTREAM_DEMO_SEED", default_value_t = 1)]
     pub seed: u64,
-    /// Partitions of the embedded topic.
-    #[arg(long, env = "MOTSTREAM_DEMO_PARTITIONS", default_value_t = 8)]
+    /// Partitions of the embedded topic. More make the embedded broker busier (see
+    /// `motstream_server::embedded::DEFAULT_PARTITIONS`).
+    #[arg(long, env = "MOTSTREAM_DEMO_PARTITIONS", default_value_t = DEFAULT_PARTITIONS)]
     pub partitions: i32,
     /// How long the simulator's producer batches per partition, in ms. Shorter means fresher
     /// windows but a busier embedded broker (see `motstream_server::embedded::DEFAULT_LINGER_MS`).
