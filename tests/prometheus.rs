@@ -41,6 +41,10 @@ async fn fed(name: &str, n: usize) -> (ServiceProcess, Truth, Vec<String>) {
         &dlq,
         "--group-id",
         &group,
+        // A restart must rebuild by replaying the log (what these tests check the counters
+        // against), not restore a snapshot that the clean stop may have published.
+        "--state-topic",
+        "false",
     ]
     .map(String::from)
     .to_vec();
