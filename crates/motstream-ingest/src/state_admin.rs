@@ -75,8 +75,9 @@ pub(crate) fn ensure(
     }
     let (partitions, rf) = describe(&probe, source, timeout)?.unwrap_or((1, 1));
     let max_bytes = MAX_RECORD_BYTES.to_string();
-    ensure_compacted_topic(
+    create_compacted(
         base,
+        &probe,
         state,
         partitions,
         rf,
@@ -108,6 +109,20 @@ pub fn ensure_compacted_topic(
     if let Some((n, _)) = describe(&probe, name, timeout)? {
         return Ok(n);
     }
+    create_compacted(base, &probe, name, partitions, rf, configs, timeout)
+}
+
+/// Creates the compacted topic `name` that `probe` found absent (another instance may create
+/// it meanwhile) and returns its partition count as the broker then describes it.
+fn create_compacted(
+    base: &ClientConfig,
+    probe: &BaseConsumer,
+    name: &str,
+    partitions: i32,
+    rf: i32,
+    configs: &[(&str, &str)],
+    timeout: Duration,
+) -> Result<i32, KafkaError> {
     let admin: AdminClient<DefaultClientContext> = base.create()?;
     let topic = configs.iter().fold(
         NewTopic::new(name, partitions, TopicReplication::Fixed(rf))
@@ -134,5 +149,5 @@ pub fn ensure_compacted_topic(
             }
         }
     }
-    Ok(describe(&probe, name, timeout)?.map_or(partitions, |(n, _)| n))
+    Ok(describe(probe, name, timeout)?.map_or(partitions, |(n, _)| n))
 }
