@@ -62,6 +62,12 @@ pub struct MotAggregate {
     pub channels: Vec<(Arc<str>, Counts)>,
     /// Interactions whose channel overflowed the bounded tallies.
     pub channels_other: Counts,
+    /// Journeys whose first interaction with this MOT is in the counter span (the journey
+    /// funnel's "reached"; never counted for a MOT beyond its experience's 64th).
+    pub journeys_reached: u64,
+    /// Journeys abandoned in the counter span (at last interaction + timeout, like the
+    /// experience's abandoned count) whose latest interaction was with this MOT.
+    pub journeys_abandoned_here: u64,
     /// The earliest event time counted for this MOT in the partitions read, ms (any window:
     /// where its data begins); `None` without data. Merges by minimum.
     pub data_since_ms: Option<i64>,
@@ -115,6 +121,8 @@ impl MotAggregate {
         self.reasons_other += o.reasons_other;
         merge_named(&mut self.channels, &o.channels, Counts::add);
         self.channels_other.add(o.channels_other);
+        self.journeys_reached += o.journeys_reached;
+        self.journeys_abandoned_here += o.journeys_abandoned_here;
         self.data_since_ms = min_time(self.data_since_ms, o.data_since_ms);
         self.evicted |= o.evicted;
     }

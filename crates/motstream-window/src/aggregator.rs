@@ -12,8 +12,10 @@ use crate::error::{ConfigError, QueryError};
 use crate::live::{LiveSnapshot, LiveTotals};
 use crate::partition::{PartitionId, PartitionState, Shared};
 use crate::plan::WindowPlan;
-use crate::state::full_mot_bytes;
-use crate::status::{ExperienceStatus, MotStatus, Spans, experience_status, mot_status};
+use crate::state::{full_mot_bytes, funnel_bytes};
+use crate::status::{
+    ExperienceStatus, MotStatus, Spans, experience_status, funnel_step, mot_status,
+};
 use crate::topology::{ExpIdx, MotIdx, Topology};
 use crate::unidentified::UnidentifiedReport;
 
@@ -367,11 +369,17 @@ impl Aggregator {
                 .zip(aggs)
                 .filter_map(|(m, a)| self.one_status(&g, *m, a, ea))
                 .collect();
+            let funnel = list
+                .iter()
+                .zip(aggs)
+                .enumerate()
+                .map(|(position, (m, a))| funnel_step(*m, position, a))
+                .collect();
             let timeout = topo
                 .experience(*e)
                 .and_then(|x| x.journey_timeout_ms)
                 .unwrap_or(self.config().journey_timeout_ms);
-            out.push(experience_status(*e, &spans, ea, timeout, statuses));
+            out.push(experience_status(*e, &spans, ea, timeout, statuses, funnel));
         }
         out
     }
@@ -427,5 +435,11 @@ impl Aggregator {
     /// (65,196 bytes = 63.7 KiB with the default configuration).
     pub fn mot_memory_bytes(&self) -> usize {
         full_mot_bytes(&self.shared.layout)
+    }
+
+    /// Bytes a MOT's journey funnel ring adds in one partition, allocated once a journey
+    /// reaches the MOT there (16,884 bytes = 16.5 KiB with the default configuration).
+    pub fn funnel_memory_bytes(&self) -> usize {
+        funnel_bytes(&self.shared.layout)
     }
 }

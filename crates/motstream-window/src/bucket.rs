@@ -19,6 +19,9 @@ pub(crate) const FAILURE: usize = 1;
 pub(crate) const STARTED: usize = 0;
 pub(crate) const COMPLETED: usize = 1;
 pub(crate) const ABANDONED: usize = 2;
+/// Counter indices in a MOT's funnel slot.
+pub(crate) const REACHED: usize = 0;
+pub(crate) const ABANDONED_HERE: usize = 1;
 
 /// One MOT detail bucket (~1.6 KiB).
 #[derive(Debug)]

@@ -27,6 +27,9 @@ impl TierSpec {
 pub struct StatusOptions {
     /// How many failure reasons a MOT status lists, most frequent first (0..=100).
     pub top_reasons: usize,
+    /// How many channels a MOT status lists, most interactions first (0..=100); the rest
+    /// count as "other".
+    pub top_channels: usize,
     /// A channel is eligible as "worst channel" only with at least this many interactions
     /// in the window (≥ 1).
     pub min_channel_amount: u64,
@@ -39,6 +42,7 @@ impl Default for StatusOptions {
     fn default() -> Self {
         Self {
             top_reasons: 5,
+            top_channels: 10,
             min_channel_amount: 20,
             trend_flat_epsilon: 0.001,
         }
@@ -53,7 +57,9 @@ impl Default for StatusOptions {
 /// and rejected counts), at a coarser granularity because each detail bucket is ~1.6 KiB
 /// against 12 bytes for a counter bucket. Defaults: counters at 1 s for 10 min, 1 min for
 /// 6 h, 10 min for 3 days; details at 1 min for 5 min, 30 min for 6 h, 12 h for 3 days —
-/// 63.7 KiB per MOT and partition in all ([`crate::Aggregator::mot_memory_bytes`]).
+/// 63.7 KiB per MOT and partition in all ([`crate::Aggregator::mot_memory_bytes`]), and
+/// 16.5 KiB more for a MOT that journeys reach: its journey funnel on the counter tiers
+/// ([`crate::Aggregator::funnel_memory_bytes`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct WindowConfig {
     /// Counter tiers, finest first: resolutions and retentions both strictly increasing;
@@ -301,6 +307,7 @@ impl Layout {
             ),
             ("max_label_bytes", c.max_label_bytes, 8, 4_096),
             ("status.top_reasons", c.status.top_reasons, 0, 100),
+            ("status.top_channels", c.status.top_channels, 0, 100),
         ] {
             if v < lo || v > hi {
                 problems.push(format!("{name}: {v} is not in {lo}..={hi}"));

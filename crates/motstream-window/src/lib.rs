@@ -83,7 +83,8 @@ pub use plan::{Span, WindowPlan};
 pub use series::{MotSeries, SeriesPoint};
 pub use snapshot::{Snapshot, SnapshotError};
 pub use status::{
-    ChannelStatus, ExperienceStatus, LatencySummary, MotStatus, ReasonCount, Trend, TrendDirection,
+    ChannelStatus, ExperienceStatus, FunnelStep, LatencySummary, MotStatus, ReasonCount, Trend,
+    TrendDirection,
 };
 pub use topology::{ExpIdx, ExperienceSpec, MotIdx, MotSpec, Topology};
 pub use unidentified::{UnidentifiedMot, UnidentifiedReport};

@@ -355,6 +355,18 @@ impl PartitionState {
         let Some(m) = ring else {
             return;
         };
+        let r = plan.counts;
+        match l
+            .counter
+            .get(r.tier)
+            .and_then(|t| m.read_funnel(t, r.first, r.last))
+        {
+            Some([reached, abandoned]) => {
+                a.journeys_reached += reached;
+                a.journeys_abandoned_here += abandoned;
+            }
+            None => a.evicted |= EVICTED_COUNTS,
+        }
         if let Some(d) = plan.detail
             && let Some(tier) = l.detail.get(d.tier)
         {

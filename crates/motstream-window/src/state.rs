@@ -12,11 +12,18 @@ use crate::histogram::{CountHistogram, LatencyHistogram};
 use crate::ring::{CounterSlot, Seen, for_each_bucket, new_slots};
 
 /// A MOT's windows in one partition. Counters are allocated with the MOT's first event;
-/// details with its first event that carries any (latency, reason, channel, late, rejected).
+/// details with its first event that carries any (latency, reason, channel, late, rejected);
+/// the journey funnel with the first journey that reaches it or is abandoned at it.
 #[derive(Debug)]
 pub(crate) struct MotState {
     counters: Box<[CounterSlot<2>]>,
     detail: OnceLock<Box<[DetailSlot]>>,
+    /// Per counter bucket: journeys that reached this MOT (their first interaction with it)
+    /// and journeys abandoned with this MOT as their last, at the abandonment time. On the
+    /// counter tiers, like the experience's journey counts, so that a funnel step and the
+    /// journeys started it is compared with cover the same span. Apart from `counters`
+    /// because most MOT traffic carries no journey id, and those MOTs never pay for it.
+    funnel: OnceLock<Box<[CounterSlot<2>]>>,
     /// Since the partition's state was created; never reset by rotation.
     pub late_total: AtomicU64,
     pub future_total: AtomicU64,
@@ -27,6 +34,7 @@ impl MotState {
         Self {
             counters: new_slots(&l.counter, l.counter_slots, t_ms, CounterSlot::new),
             detail: OnceLock::new(),
+            funnel: OnceLock::new(),
             late_total: AtomicU64::new(0),
             future_total: AtomicU64::new(0),
         }
@@ -42,6 +50,35 @@ impl MotState {
     pub fn detail(&self, l: &Layout, t_ms: i64) -> &[DetailSlot] {
         self.detail
             .get_or_init(|| new_slots(&l.detail, l.detail_slots, t_ms, DetailSlot::new))
+    }
+
+    /// The funnel slots, allocating them around `t_ms` on first use.
+    #[inline]
+    pub fn funnel(&self, l: &Layout, t_ms: i64) -> &[CounterSlot<2>] {
+        self.funnel
+            .get_or_init(|| new_slots(&l.counter, l.counter_slots, t_ms, CounterSlot::new))
+    }
+
+    /// `[reached, abandoned here]` over buckets `first..=last` of counter tier `tier`;
+    /// `None` if one was evicted.
+    pub fn read_funnel(&self, tier: &Tier, first: i64, last: i64) -> Option<[u64; 2]> {
+        let mut n = [0u64; 2];
+        let Some(slots) = self.funnel.get() else {
+            return Some(n);
+        };
+        let complete = for_each_bucket(tier, first, last, |slot, tag| {
+            match slots.get(slot).map(|s| s.read(tag)) {
+                Some(Seen::Hit(v)) => {
+                    for (acc, x) in n.iter_mut().zip(v) {
+                        *acc += u64::from(x);
+                    }
+                    true
+                }
+                Some(Seen::Empty) | None => true,
+                Some(Seen::Evicted) => false,
+            }
+        });
+        complete.then_some(n)
     }
 
     /// Adds buckets `first..=last` of a detail tier into `out`; `false` if one was evicted.
@@ -69,6 +106,10 @@ impl MotState {
                 .detail
                 .get()
                 .map_or(0, |d| size_of_val::<[DetailSlot]>(d))
+            + self
+                .funnel
+                .get()
+                .map_or(0, |f| size_of_val::<[CounterSlot<2>]>(f))
     }
 }
 
@@ -76,6 +117,11 @@ impl MotState {
     /// For [`crate::snapshot`]: the detail slots if allocated.
     pub(crate) fn detail_if_any(&self) -> Option<&[DetailSlot]> {
         self.detail.get().map(|d| &**d)
+    }
+
+    /// For [`crate::snapshot`]: the funnel slots if allocated.
+    pub(crate) fn funnel_if_any(&self) -> Option<&[CounterSlot<2>]> {
+        self.funnel.get().map(|f| &**f)
     }
 }
 
@@ -212,7 +258,8 @@ pub(crate) fn inc(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Bytes of a MOT with both rings allocated.
+/// Bytes of a MOT with its counter and detail rings allocated (its funnel ring, allocated
+/// only when journeys reach it, is [`funnel_bytes`] more).
 pub(crate) fn full_mot_bytes(l: &Layout) -> usize {
     size_of::<MotState>()
         + l.counter_slots * size_of::<CounterSlot<2>>()
@@ -220,4 +267,9 @@ pub(crate) fn full_mot_bytes(l: &Layout) -> usize {
         + size_of::<OnceLock<Box<MotState>>>()
         + size_of::<MotHead>()
         + l.detail.len() * size_of::<SlotMemo>()
+}
+
+/// Bytes of a MOT's journey funnel ring (16,884 with the default configuration).
+pub(crate) fn funnel_bytes(l: &Layout) -> usize {
+    l.counter_slots * size_of::<CounterSlot<2>>()
 }

@@ -115,6 +115,14 @@ pub struct MotStatus {
     /// The channel with the lowest success rate among those with at least
     /// `min_channel_amount` interactions over `detail_span`.
     pub worst_channel: Option<ChannelStatus>,
+    /// Every channel tallied over `detail_span`, most interactions first (ties by name), at
+    /// most `top_channels` of them.
+    pub channels: Vec<ChannelStatus>,
+    /// Interactions over `detail_span` whose channel is not in `channels`: beyond
+    /// `top_channels`, or overflowed the bounded tallies ([`crate::LABEL_SLOTS`] distinct
+    /// channels per detail bucket, `max_channels_per_partition` per partition). Interactions
+    /// that named no channel are in neither.
+    pub channels_other: Counts,
     /// This MOT's share (0..=1) of its experience's impact-weighted failures over `span`;
     /// `None` when the experience has no weighted failures.
     pub impact: Option<f64>,
@@ -128,6 +136,22 @@ pub struct MotStatus {
     /// Where this MOT's data begins: its earliest event time held (any window), ms; `None`
     /// without data. With `now`, it says how much of a window the data covers.
     pub data_since_ms: Option<i64>,
+}
+
+/// One step of an experience's journey funnel: how many journeys reached a MOT and how many
+/// stopped there, over the experience status's `span`, merged over all partitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FunnelStep {
+    /// The MOT.
+    pub mot: MotIdx,
+    /// Journeys whose first interaction with this MOT is in the span (each journey counts
+    /// once per MOT, retries included once); `None` for a MOT beyond its experience's 64th,
+    /// whose visits the journey tracker does not tell apart. Journeys that started before
+    /// the span count too, so a step may exceed the journeys started in it.
+    pub journeys_reached: Option<u64>,
+    /// Journeys abandoned in the span (at last interaction + timeout) whose latest
+    /// interaction, in event time, was with this MOT: where they stopped.
+    pub journeys_abandoned_here: u64,
 }
 
 /// How one experience performs over one window, merged over all partitions.
@@ -175,6 +199,9 @@ pub struct ExperienceStatus {
     pub detail_span: Option<Span>,
     /// Its MOTs' statuses, in MOT index order.
     pub mots: Vec<MotStatus>,
+    /// The journey funnel over `span`: one step per MOT, in journey order (the order of
+    /// `mots`). Journeys abandoned here add up, over the steps, to `journeys_abandoned`.
+    pub funnel: Vec<FunnelStep>,
     /// Any of its MOTs is warming.
     pub warming: bool,
 }
@@ -262,6 +289,7 @@ pub(crate) fn mot_status(
             counts,
             success_rate,
         });
+    let (channels, channels_other) = list_channels(a, opts.top_channels);
     let weighted = weight_fp as f64 * a.counts.failures as f64;
     let impact =
         (exp_weighted_failures > 0).then(|| (weighted / exp_weighted_failures as f64).min(1.0));
@@ -292,6 +320,8 @@ pub(crate) fn mot_status(
         top_reasons: reasons,
         reasons_other,
         worst_channel,
+        channels,
+        channels_other,
         impact,
         late: a.late,
         rejected_future: a.rejected_future,
@@ -300,13 +330,52 @@ pub(crate) fn mot_status(
     }
 }
 
-/// Builds one experience's status from its MOTs' statuses and merged journey aggregate.
+/// The channels of `a`, most interactions first, at most `top`, and the counts of the rest
+/// (with the overflowed tallies).
+fn list_channels(a: &MotAggregate, top: usize) -> (Vec<ChannelStatus>, Counts) {
+    let mut channels: Vec<ChannelStatus> = a
+        .channels
+        .iter()
+        .filter_map(|(name, c)| {
+            c.success_rate().map(|success_rate| ChannelStatus {
+                channel: name.to_string(),
+                counts: *c,
+                success_rate,
+            })
+        })
+        .collect();
+    channels.sort_by(|x, y| {
+        y.counts
+            .amount()
+            .cmp(&x.counts.amount())
+            .then_with(|| x.channel.cmp(&y.channel))
+    });
+    let mut other = a.channels_other;
+    for c in channels.iter().skip(top) {
+        other.add(c.counts);
+    }
+    channels.truncate(top);
+    (channels, other)
+}
+
+/// One experience's funnel step for its MOT at `position`, from the MOT's merged aggregate.
+pub(crate) fn funnel_step(mot: MotIdx, position: usize, a: &MotAggregate) -> FunnelStep {
+    FunnelStep {
+        mot,
+        journeys_reached: (position < 64).then_some(a.journeys_reached),
+        journeys_abandoned_here: a.journeys_abandoned_here,
+    }
+}
+
+/// Builds one experience's status from its MOTs' statuses and funnel steps and its merged
+/// journey aggregate.
 pub(crate) fn experience_status(
     exp: ExpIdx,
     spans: &Spans,
     j: &ExperienceAggregate,
     journey_timeout_ms: u64,
     mots: Vec<MotStatus>,
+    funnel: Vec<FunnelStep>,
 ) -> ExperienceStatus {
     let successes = mots.iter().map(|m| m.successes).sum();
     let failures = mots.iter().map(|m| m.failures).sum();
@@ -335,6 +404,7 @@ pub(crate) fn experience_status(
         detail_span: spans.detail,
         warming: mots.iter().any(|m| m.warming),
         mots,
+        funnel,
     }
 }
 
@@ -436,6 +506,34 @@ mod tests {
     }
 
     #[test]
+    fn channels_beyond_the_top_fold_into_other_with_the_overflowed_tallies() {
+        let ch = |s, f| Counts {
+            successes: s,
+            failures: f,
+        };
+        let a = MotAggregate {
+            channels: vec![
+                (Arc::from("b"), ch(3, 0)),
+                (Arc::from("a"), ch(2, 1)),
+                (Arc::from("c"), ch(1, 1)),
+                (Arc::from("d"), ch(0, 9)),
+            ],
+            channels_other: ch(4, 4),
+            ..Default::default()
+        };
+        let (listed, other) = list_channels(&a, 2);
+        assert_eq!(
+            listed
+                .iter()
+                .map(|c| (c.channel.as_str(), c.success_rate))
+                .collect::<Vec<_>>(),
+            vec![("d", 0.0), ("a", 2.0 / 3.0)],
+            "most interactions first, ties by name"
+        );
+        assert_eq!(other, ch(4 + 3 + 1, 4 + 1));
+    }
+
+    #[test]
     fn worst_channel_needs_the_minimum_amount_and_top_reasons_keep_the_rest_as_other() {
         let ch = |s, f| Counts {
             successes: s,
@@ -466,6 +564,14 @@ mod tests {
         );
         let w = s.worst_channel.expect("a channel qualifies");
         assert_eq!(w.channel, "kiosk");
+        assert_eq!(
+            s.channels
+                .iter()
+                .map(|c| (c.channel.as_str(), c.counts.amount()))
+                .collect::<Vec<_>>(),
+            vec![("app", 60), ("kiosk", 50), ("web", 15)]
+        );
+        assert_eq!(s.channels_other, Counts::default());
         assert_eq!(
             s.top_reasons.iter().map(|r| r.count).collect::<Vec<_>>(),
             vec![10, 9, 8, 7, 6]

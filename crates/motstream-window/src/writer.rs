@@ -5,15 +5,17 @@ use std::fmt;
 use std::sync::MutexGuard;
 use std::sync::atomic::Ordering;
 
-use crate::bucket::{ABANDONED, COMPLETED, FAILURE, STARTED, SUCCESS, SlotMemo};
+use crate::bucket::{
+    ABANDONED, ABANDONED_HERE, COMPLETED, FAILURE, REACHED, STARTED, SUCCESS, SlotMemo,
+};
 use crate::config::Layout;
 use crate::hash::hash_str;
 use crate::head::HeadWrite;
-use crate::journey::{ExpireReport, JourneyTracker, Step};
+use crate::journey::{ExpireReport, JourneyTracker, Step, Touch};
 use crate::labels::Interner;
 use crate::observation::{Applied, MotKey, Observation};
 use crate::partition::{NO_WATERMARK, PartitionState};
-use crate::ring::{Cursor, locate, tag_offset};
+use crate::ring::{CounterSlot, Cursor, locate, tag_offset};
 use crate::state::{ExpState, MotState, inc};
 use crate::topology::{MotIdx, Topology};
 use crate::unidentified::UnidentifiedIndex;
@@ -134,6 +136,26 @@ impl WriterState {
                     b.record(n);
                 }
             }
+        }
+    }
+}
+
+/// Adds one to funnel counter `which` (REACHED, ABANDONED_HERE) of a MOT in the bucket of
+/// `t_ms` of every counter tier (like the experience's journey counts, no head: journey
+/// steps are far rarer than interactions).
+fn funnel_add(
+    l: &Layout,
+    cursors: &mut [Cursor],
+    slots: &[CounterSlot<2>],
+    which: usize,
+    t_ms: i64,
+) {
+    for (tier, cur) in l.counter.iter().zip(cursors.iter_mut()) {
+        let (slot, tag) = cur.locate(tier, t_ms);
+        if let Some(c) = slots.get(slot)
+            && c.claim(tag)
+        {
+            c.add(which, 1);
         }
     }
 }
@@ -355,13 +377,24 @@ impl<'a> PartitionWriter<'a> {
         };
         let sco = success && topo.experience(exp).is_some_and(|e| e.sco == mot);
         let key = hash_str(journey_id, u64::from(exp.0));
-        let step = self
-            .w
-            .journeys
-            .observe(key, exp.0, topo.position(mot), sco, !success, t_ms);
+        let touch = Touch {
+            exp: exp.0,
+            mot: mot.0,
+            position: topo.position(mot),
+            sco,
+            failed: !success,
+            t_ms,
+        };
+        let step = self.w.journeys.observe(key, touch);
         if step.overflow {
             inc(&p.stats.journeys_overflow);
             return;
+        }
+        if step.reached
+            && let Some(cell) = p.mots.get(mot.0 as usize)
+        {
+            let m = cell.get_or_init(|| Box::new(MotState::new(l, t_ms)));
+            funnel_add(l, &mut self.w.counter, m.funnel(l, t_ms), REACHED, t_ms);
         }
         if let Some(lt) = p.live_totals() {
             lt.journey(exp.0 as usize, step.started, step.completed);
@@ -407,9 +440,17 @@ impl<'a> PartitionWriter<'a> {
             (false, false) => wall,
         };
         let live = p.live_totals();
-        let report = self.w.journeys.expire(clock, |exp, at_ms| {
+        let w = &mut *self.w;
+        let cursors = &mut w.counter;
+        let report = w.journeys.expire(clock, |exp, last_mot, at_ms| {
             if let Some(lt) = live {
                 lt.abandoned(exp as usize, 1);
+            }
+            // Where it stopped: the funnel's "abandoned here", in the same bucket as the
+            // experience's abandoned count.
+            if let Some(cell) = p.mots.get(last_mot as usize) {
+                let m = cell.get_or_init(|| Box::new(MotState::new(l, at_ms)));
+                funnel_add(l, cursors, m.funnel(l, at_ms), ABANDONED_HERE, at_ms);
             }
             if let Some(cell) = p.exps.get(exp as usize) {
                 let e = cell.get_or_init(|| Box::new(ExpState::new(l, at_ms)));

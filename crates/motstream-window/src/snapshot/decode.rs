@@ -33,8 +33,14 @@ pub(crate) fn decode(shared: &Shared, bytes: &[u8], stamp: u64) -> Result<Decode
     let version = r
         .take(1, "version")
         .map_err(|_| SnapshotError::NotASnapshot)?;
-    if magic != MAGIC || version != [VERSION] {
+    if magic != MAGIC {
         return Err(SnapshotError::NotASnapshot);
+    }
+    if version != [VERSION] {
+        return Err(SnapshotError::OtherVersion {
+            found: version.first().copied().unwrap_or(0),
+            expected: VERSION,
+        });
     }
     let expected = fingerprint(shared);
     let found = r.fixed64("fingerprint")?;
@@ -112,7 +118,8 @@ pub(crate) fn decode(shared: &Shared, bytes: &[u8], stamp: u64) -> Result<Decode
     let unidentified_overflow = r.u("unidentified_overflow")?;
 
     let exp_count = shared.topology.experience_count();
-    let n = r.count(c.max_journeys_per_partition, 13, "journeys")?;
+    let mot_count = shared.topology.mot_count();
+    let n = r.count(c.max_journeys_per_partition, 14, "journeys")?;
     let mut journeys = Vec::with_capacity(n);
     for _ in 0..n {
         let key = r.fixed64("journeys.key")?;
@@ -130,6 +137,19 @@ pub(crate) fn decode(shared: &Shared, bytes: &[u8], stamp: u64) -> Result<Decode
         }
         let interactions = r.u32("journeys.interactions")?;
         let mots_seen = r.u("journeys.mots_seen")?;
+        let last_mot = r.upto(mot_count.saturating_sub(1) as u64, "journeys.last_mot")? as u32;
+        if shared
+            .topology
+            .mot(crate::topology::MotIdx(last_mot))
+            .map(|m| m.experience.0)
+            != Some(exp)
+        {
+            return Err(bad(
+                &r,
+                "journeys.last_mot",
+                "not a MOT of the journey's experience",
+            ));
+        }
         let reached_sco = r.flag("journeys.reached_sco")?;
         let last_failed = r.flag("journeys.last_failed")?;
         journeys.push((
@@ -139,6 +159,7 @@ pub(crate) fn decode(shared: &Shared, bytes: &[u8], stamp: u64) -> Result<Decode
                 exp,
                 interactions,
                 mots_seen,
+                last_mot,
                 reached_sco,
                 last_failed,
             },
@@ -158,7 +179,6 @@ pub(crate) fn decode(shared: &Shared, bytes: &[u8], stamp: u64) -> Result<Decode
         reasons: reasons.len(),
         channels: channels.len(),
     };
-    let mot_count = shared.topology.mot_count();
     let n = r.count(mot_count, 3, "mots")?;
     let mut mots = Vec::with_capacity(n);
     for _ in 0..n {
@@ -198,11 +218,22 @@ pub(crate) fn decode(shared: &Shared, bytes: &[u8], stamp: u64) -> Result<Decode
             } else {
                 None
             };
+            let funnel = if r.flag("mots.funnel")? {
+                Some(ctx.tiers(&mut r, &l.counter, 3, "mots.funnel", |r| {
+                    Ok([
+                        r.u32("mots.funnel.reached")?,
+                        r.u32("mots.funnel.abandoned_here")?,
+                    ])
+                })?)
+            } else {
+                None
+            };
             Some(MotRingRaw {
                 late_total,
                 future_total,
                 counters,
                 detail,
+                funnel,
             })
         } else {
             None

@@ -76,6 +76,7 @@ pub(crate) fn encode(p: &PartitionState, w: &WriterState, stamp: u64, now_ms: i6
         o.u(u64::from(j.exp));
         o.u(u64::from(j.interactions));
         o.u(j.mots_seen);
+        o.u(u64::from(j.last_mot));
         o.u(u64::from(j.reached_sco));
         o.u(u64::from(j.last_failed));
     }
@@ -144,6 +145,26 @@ pub(crate) fn encode(p: &PartitionState, w: &WriterState, stamp: u64, now_ms: i6
                         (!r.is_zero()).then_some((r.tag, r))
                     },
                     detail,
+                );
+            }
+        }
+        match m.funnel_if_any() {
+            None => o.u(0),
+            Some(f) => {
+                o.u(1);
+                tiers(
+                    &mut o,
+                    &l.counter,
+                    &cref,
+                    f,
+                    |s| {
+                        let (tag, v) = s.raw();
+                        (v != [0, 0]).then_some((tag, v))
+                    },
+                    |o, v| {
+                        o.u(u64::from(v[0]));
+                        o.u(u64::from(v[1]));
+                    },
                 );
             }
         }

@@ -8,8 +8,11 @@
 //! the watermark and the partition's statistics. So its size depends on how many buckets
 //! hold data (bounded by the ring geometry), never on how many events made them.
 //!
-//! Format (version 2: version 1 plus each open journey's last-failed flag, the in-flight
-//! gauges after the journeys, and each MOT's earliest event time after its touched flag), all integers LEB128 varints (signed ones zigzag):
+//! Format (version 3: version 2 plus each open journey's last MOT after its MOTs-seen bits,
+//! and each MOT's journey funnel ring after its detail ring; version 2 was version 1 plus
+//! each open journey's last-failed flag, the in-flight gauges after the journeys, and each
+//! MOT's earliest event time after its touched flag; older versions are refused with
+//! [`SnapshotError::OtherVersion`]), all integers LEB128 varints (signed ones zigzag):
 //! `"MSWS"`, version byte, layout fingerprint (8 bytes LE), caller stamp (8 bytes LE),
 //! partition, next offset (flag + value), reference time, watermark (flag + value), nine
 //! statistics, reasons, channels, unidentified MOTs, journeys, MOTs, experiences. A bucket
@@ -40,14 +43,25 @@ pub(crate) use encode::encode;
 use crate::partition::PartitionId;
 
 const MAGIC: &[u8; 4] = b"MSWS";
-const VERSION: u8 = 2;
+const VERSION: u8 = 3;
 
 /// Why snapshot bytes were refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SnapshotError {
-    /// Not a snapshot, or of a format version this build does not read.
-    #[error("snapshot: not a version 2 window snapshot (magic or version mismatch)")]
+    /// Not a window snapshot at all (no magic).
+    #[error("snapshot: not a window snapshot (magic mismatch)")]
     NotASnapshot,
+    /// A window snapshot of a format version this build does not read (an older build's):
+    /// the partition is rebuilt by replaying from Kafka instead.
+    #[error(
+        "snapshot: format version {found}, this build reads version {expected} only; the partition is rebuilt from Kafka instead"
+    )]
+    OtherVersion {
+        /// The snapshot's version byte.
+        found: u8,
+        /// The one this build writes and reads.
+        expected: u8,
+    },
     /// Written with another window layout (tiers, bounds, MOT or experience count).
     #[error(
         "snapshot: written with another window layout (fingerprint {found:016x}, expected {expected:016x})"
@@ -157,6 +171,8 @@ pub(crate) struct JourneyRaw {
     pub exp: u32,
     pub interactions: u32,
     pub mots_seen: u64,
+    /// The MOT index where the journey stopped (its latest interaction in event time).
+    pub last_mot: u32,
     pub reached_sco: bool,
     /// The journey's latest interaction failed (it counts as stalled).
     pub last_failed: bool,
@@ -181,6 +197,8 @@ pub(crate) struct MotRingRaw {
     /// `(slot, tag, [successes, failures])`.
     pub counters: Vec<(usize, u32, [u32; 2])>,
     pub detail: Option<Vec<(usize, DetailRaw)>>,
+    /// The journey funnel ring if allocated: `(slot, tag, [reached, abandoned here])`.
+    pub funnel: Option<Vec<(usize, u32, [u32; 2])>>,
 }
 
 /// One experience's state.

@@ -89,6 +89,14 @@ fn fill(p: &PartitionState, d: &Decoded) {
                 }
             }
         }
+        if let Some(funnel) = &ring.funnel {
+            let slots = state.funnel(l, d.ref_ms);
+            for (slot, tag, v) in funnel {
+                if let Some(s) = slots.get(*slot) {
+                    s.set_raw(*tag, *v);
+                }
+            }
+        }
         let _ = cell.set(Box::new(state));
     }
     for e in &d.exps {

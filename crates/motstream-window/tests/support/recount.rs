@@ -41,6 +41,10 @@ pub struct Model {
     pub started: Vec<(usize, i64)>,
     pub completed: Vec<(usize, i64, u32)>,
     pub abandoned: Vec<(usize, i64)>,
+    /// Per journey's first interaction with a MOT: (MOT, event time).
+    pub reached: Vec<(usize, i64)>,
+    /// Per abandoned journey: (the MOT of its latest interaction, abandonment time).
+    pub abandoned_at: Vec<(usize, i64)>,
     pub unidentified: HashMap<String, (u64, i64, i64, Option<String>)>,
 }
 
@@ -49,6 +53,8 @@ pub struct ModelJourney {
     last_seen: i64,
     interactions: u32,
     reached: bool,
+    mots_seen: Vec<usize>,
+    last_mot: usize,
 }
 
 #[derive(Debug)]
@@ -97,6 +103,13 @@ impl ModelPartition {
             let len = self.open.len();
             match self.open.get_mut(&(j, exp)) {
                 Some(o) => {
+                    if t >= o.last_seen {
+                        o.last_mot = mot;
+                    }
+                    if !o.mots_seen.contains(&mot) {
+                        o.mots_seen.push(mot);
+                        m.reached.push((mot, t));
+                    }
                     o.last_seen = o.last_seen.max(t);
                     if !o.reached {
                         o.interactions += 1;
@@ -114,9 +127,12 @@ impl ModelPartition {
                             last_seen: t,
                             interactions: 1,
                             reached: sco,
+                            mots_seen: vec![mot],
+                            last_mot: mot,
                         },
                     );
                     m.started.push((exp, t));
+                    m.reached.push((mot, t));
                     if sco {
                         m.completed.push((exp, t, 1));
                     }
@@ -135,6 +151,7 @@ impl ModelPartition {
             }
             if !j.reached {
                 m.abandoned.push((exp, deadline));
+                m.abandoned_at.push((j.last_mot, deadline));
             }
             false
         });
@@ -274,6 +291,15 @@ pub fn check_mot(topo: &Topology, m: &Model, s: &MotStatus) {
             .map(|w| (w.channel.as_str(), w.counts)),
         worst.map(|w| (w.0, w.1))
     );
+    let mut want: Vec<(&str, Counts)> = channels.iter().map(|(n, c)| (*n, *c)).collect();
+    want.sort_by(|a, b| b.1.amount().cmp(&a.1.amount()).then_with(|| a.0.cmp(b.0)));
+    let got: Vec<(&str, Counts)> = s
+        .channels
+        .iter()
+        .map(|c| (c.channel.as_str(), c.counts))
+        .collect();
+    assert_eq!(got, want, "channels of MOT {mot} over {d:?}");
+    assert_eq!(s.channels_other, Counts::default());
     let late = m
         .late
         .iter()
@@ -333,4 +359,31 @@ pub fn check_experience(m: &Model, e: &ExperienceStatus) {
         (!mps.is_empty()).then(|| nearest_rank(&mps, 0.95) as u32)
     );
     assert_eq!(e.amount, e.mots.iter().map(|s| s.amount).sum::<u64>());
+    let want: Vec<(u32, Option<u64>, u64)> = e
+        .mots
+        .iter()
+        .map(|s| {
+            let mot = s.mot.0 as usize;
+            let at = |v: &[(usize, i64)]| {
+                v.iter()
+                    .filter(|(x, t)| *x == mot && within(&e.span, *t))
+                    .count() as u64
+            };
+            (s.mot.0, Some(at(&m.reached)), at(&m.abandoned_at))
+        })
+        .collect();
+    let got: Vec<(u32, Option<u64>, u64)> = e
+        .funnel
+        .iter()
+        .map(|f| (f.mot.0, f.journeys_reached, f.journeys_abandoned_here))
+        .collect();
+    assert_eq!(got, want, "funnel of experience {exp} over {:?}", e.span);
+    assert_eq!(
+        e.funnel
+            .iter()
+            .map(|f| f.journeys_abandoned_here)
+            .sum::<u64>(),
+        e.journeys_abandoned,
+        "every abandoned journey stopped at one of its MOTs"
+    );
 }
