@@ -9,8 +9,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "proto"))
         .collect();
+    // Relative to this crate, not absolute: cargo keys a path crate's build output by its
+    // contents, not its checkout, so two checkouts sharing a target dir share this script's
+    // run, and an absolute path would let one checkout's untouched protos mark the other's
+    // edited ones fresh.
+    println!("cargo:rerun-if-changed=../../proto/motstream/v1");
     for f in &files {
-        println!("cargo:rerun-if-changed={}", f.display());
+        if let Some(name) = f.file_name() {
+            println!(
+                "cargo:rerun-if-changed=../../proto/motstream/v1/{}",
+                name.to_string_lossy()
+            );
+        }
     }
     let fds = protox::compile(&files, [&root])?;
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
