@@ -112,8 +112,16 @@ pub fn status_json(s: &pb::MotStatus) -> Value {
         "latency_p99_ms": s.latency_p99_ms,
         "top_failure_reasons": s.top_failure_reasons.iter().map(|r| json!({"reason": r.reason, "count": r.count})).collect::<Vec<_>>(),
         "worst_channel": s.worst_channel,
-        "channels": s.channels.iter().map(|c| json!({"channel": c.channel, "amount": c.amount, "failures": c.failures})).collect::<Vec<_>>(),
+        "channels": s.channels.iter().map(channel_json).collect::<Vec<_>>(),
+        "channels_other": s.channels_other.as_ref().map(channel_json),
         "impact": s.impact, "alert_state": s.alert_state, "warming": s.warming,
+    })
+}
+
+fn channel_json(c: &pb::ChannelStatus) -> Value {
+    json!({
+        "channel": c.channel, "amount": c.amount, "successes": c.successes,
+        "failures": c.failures, "smoto_rate": c.smoto_rate,
     })
 }
 
@@ -184,6 +192,25 @@ pub fn get_mot(r: &pb::GetMotResponse) -> String {
         &rows,
     ));
     for s in &r.windows {
+        if !s.channels.is_empty() {
+            let channels: Vec<String> = s
+                .channels
+                .iter()
+                .map(|c| format!("{} {} ({})", c.channel, c.amount, pct(c.smoto_rate)))
+                .collect();
+            let other = s.channels_other.as_ref().map_or(0, |c| c.amount);
+            let _ = writeln!(
+                out,
+                "{}: channels {}{}",
+                s.window,
+                channels.join(", "),
+                if other > 0 {
+                    format!(", other {other}")
+                } else {
+                    String::new()
+                },
+            );
+        }
         if s.top_failure_reasons.is_empty() && s.worst_channel.is_empty() {
             continue;
         }
@@ -274,6 +301,22 @@ pub fn experience(r: &pb::GetExperienceResponse) -> String {
         ],
         &rows,
     ));
+    if !r.funnel.is_empty() {
+        out.push_str("\nJourney funnel\n");
+        let rows: Vec<Vec<String>> = r
+            .funnel
+            .iter()
+            .map(|f| {
+                vec![
+                    f.mot_id.clone(),
+                    f.journeys_reached
+                        .map_or_else(|| "-".into(), |n| n.to_string()),
+                    f.journeys_abandoned_here.to_string(),
+                ]
+            })
+            .collect();
+        out.push_str(&table(&["MOT", "REACHED", "ABANDONED HERE"], &rows));
+    }
     out
 }
 
@@ -290,6 +333,10 @@ pub fn experience_json(r: &pb::GetExperienceResponse) -> Value {
             "mot_id": m.mot_id, "name": m.name, "amount": m.amount, "type": m.r#type,
             "owner_name": m.owner_name, "owner_team": m.owner_team, "alignment": m.alignment,
             "trend": m.trend, "ratio": m.ratio, "impact": m.impact, "target": m.target,
+        })).collect::<Vec<_>>(),
+        "funnel": r.funnel.iter().map(|f| json!({
+            "mot_id": f.mot_id, "journeys_reached": f.journeys_reached,
+            "journeys_abandoned_here": f.journeys_abandoned_here,
         })).collect::<Vec<_>>(),
     })
 }

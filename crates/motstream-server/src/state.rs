@@ -186,6 +186,14 @@ impl AggregatorState {
             "latency_p99_ms": s.latency.p99_ms,
             "top_failure_reasons": s.top_reasons.iter().map(|r| json!({"reason": r.reason, "count": r.count})).collect::<Vec<_>>(),
             "worst_channel": s.worst_channel.as_ref().map(|c| c.channel.clone()),
+            "channels": s.channels.iter().map(|c| json!({
+                "channel": c.channel, "amount": c.counts.amount(), "successes": c.counts.successes,
+                "failures": c.counts.failures, "smoto_rate": c.success_rate,
+            })).collect::<Vec<_>>(),
+            "channels_other": {
+                "amount": s.channels_other.amount(), "successes": s.channels_other.successes,
+                "failures": s.channels_other.failures,
+            },
             "impact": s.impact,
             "late": s.late,
             "rejected_future": s.rejected_future,
@@ -211,6 +219,11 @@ impl AggregatorState {
             "mots_per_sco_p50": e.mots_per_sco_p50,
             "mots_per_sco_p95": e.mots_per_sco_p95,
             "warming": e.warming,
+            "funnel": e.funnel.iter().map(|f| json!({
+                "mot": self.catalog.mots[f.mot.0 as usize].id,
+                "journeys_reached": f.journeys_reached,
+                "journeys_abandoned_here": f.journeys_abandoned_here,
+            })).collect::<Vec<_>>(),
         })
     }
 }

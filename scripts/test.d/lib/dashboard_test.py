@@ -3,6 +3,8 @@
 Checks, each printed as ok/FAIL: every view loads and renders without console errors (CSP
 violations included); the numbers on the page equal the gRPC API's (`motstream mot get` and
 `motstream experience get`, i.e. GetMot and GetExperience) and /status for the same window; an
+journey funnel and a MOT's channels equal
+GetExperience's and GetMot's, and the funnel equals the baseline's truth; an
 incident (bag-drop failing 60%) turns its row red and shows the firing alert within 3 s; a
 hostile MOT id shows up as text in Unidentified MOTs and runs nothing; with a token configured
 the page and its data are refused without it. Screenshots of each view at 1280x800 go to
@@ -70,8 +72,16 @@ def cli(binary, grpc, *args):
     return json.loads(out.stdout)
 
 
+CHANNELS = ["web", "app", "kiosk"]
+ABANDONED = 12
+STOPS = 3
+
+
 def baseline_events(catalog):
-    """60 journeys through the airline departure MOTs, 1 in 25 interactions failing."""
+    """60 journeys through the airline departure MOTs, 1 in 25 interactions failing, on three
+    channels; then ABANDONED journeys that stopped after the first, second or third MOT long
+    enough ago (4.5 min: inside the 5-minute lateness, past the catalog's 3-minute journey
+    timeout) that the service closes them as abandoned on its next tick."""
     exp = next(e for e in catalog["experiences"] if e["id"] == EXP)
     t = now_ms() - 90_000
     out, k = [], 0
@@ -82,11 +92,48 @@ def baseline_events(catalog):
             # One failure per MOT in 60 journeys: under every MOT's error budget.
             fail = j == 7 * exp["mots"].index(m) + 3
             e = {"mot_id": m, "experience_id": EXP, "journey_id": jid, "event_time_ms": t + k * 50,
-                 "outcome": "failure" if fail else "success", "channel": "web", "duration_ms": 1000 + (k * 37) % 9000}
+                 "outcome": "failure" if fail else "success", "channel": CHANNELS[k % 3],
+                 "duration_ms": 1000 + (k * 37) % 9000}
             if fail:
                 e["failure_reason"] = "timeout"
             out.append((jid, e))
+    t = now_ms() - 270_000
+    for j in range(ABANDONED):
+        jid = f"j-gone-{j}"
+        for i, m in enumerate(exp["mots"][: j % STOPS + 1]):
+            out.append((jid, {"mot_id": m, "experience_id": EXP, "journey_id": jid,
+                              "event_time_ms": t + j * 500 + i * 100, "outcome": "success", "channel": "web"}))
     return out
+
+
+def expected_funnel(catalog):
+    """The baseline's funnel by construction: (reached, abandoned here) per MOT in journey order."""
+    mots = next(e for e in catalog["experiences"] if e["id"] == EXP)["mots"]
+    out = []
+    for i, m in enumerate(mots):
+        gone = [j for j in range(ABANDONED) if j % STOPS + 1 > i]
+        here = [j for j in range(ABANDONED) if j % STOPS == i]
+        out.append({"mot_id": m, "journeys_reached": 60 + len(gone), "journeys_abandoned_here": len(here)})
+    return out
+
+
+def funnel_rows(driver):
+    return driver.execute_script("""
+        return [...document.querySelectorAll('#funnel-table tbody tr')].map(tr => ({
+          mot: tr.dataset.mot,
+          reached: tr.querySelector('[data-field=journeys_reached]').textContent,
+          here: tr.querySelector('[data-field=journeys_abandoned_here]').textContent,
+        }));""")
+
+
+def channel_rows(driver):
+    return driver.execute_script("""
+        return [...document.querySelectorAll('#channels-table tbody tr')].map(tr => ({
+          channel: tr.dataset.channel,
+          amount: tr.querySelector('[data-field=amount]').textContent,
+          smoto_rate: tr.querySelector('[data-field=smoto_rate]').textContent,
+          failures: tr.querySelector('[data-field=failures]').textContent,
+        }));""")
 
 
 def table_rows(driver):
@@ -105,6 +152,66 @@ def tiles(driver):
         const o = {};
         for (const t of document.querySelectorAll('[data-field]')) if (t.querySelector('.v')) o[t.dataset.field] = t.querySelector('.v').textContent;
         return o;""")
+
+
+def fmt(f, key="mot_id"):
+    """A funnel step as the page shows it."""
+    return {"mot_id": f[key], "journeys_reached": count(f["journeys_reached"]),
+            "journeys_abandoned_here": count(f["journeys_abandoned_here"])}
+
+
+def fmt_channel(name, c):
+    """A channel row as the page shows it."""
+    return {"channel": name, "amount": count(c["amount"]), "smoto_rate": pct(c["smoto_rate"]),
+            "failures": count(c["failures"])}
+
+
+def compare_funnel(b, svc, binary, catalog):
+    """The funnel on the page equals GetExperience's and /status's, and the baseline's truth."""
+    d = b.driver
+    truth = expected_funnel(catalog)
+    shown = want = want_status = None
+    # Three tries: the numbers are live, and a journey may close between the three reads.
+    for _ in range(3):
+        t = now_ms()
+        d.get(f"{svc.base}/#/experience/{EXP}?window={WINDOW}")
+        wait_for(lambda: rendered_after(d, t), 10)
+        shown = [{"mot_id": r["mot"], "journeys_reached": r["reached"], "journeys_abandoned_here": r["here"]}
+                 for r in funnel_rows(d)]
+        exp = cli(binary, svc.grpc_port, "experience", "get", EXP, "--window", WINDOW)
+        status = next(e for e in svc.status(WINDOW)["experiences"] if e["experience"] == EXP)
+        want = [fmt(f) for f in exp["funnel"]]
+        want_status = [fmt(f, "mot") for f in status["funnel"]]
+        if shown == want == want_status:
+            break
+    check(f"Experience view's journey funnel equals GetExperience's and /status's ({len(shown)} steps)",
+          shown == want == want_status and len(shown) > 0,
+          f"page {shown}, GetExperience {want}, /status {want_status}")
+    check("the funnel is the baseline's truth: 60 journeys reach every MOT, the abandoned ones stop where they stopped",
+          [fmt(f) for f in truth] == want, f"truth {[fmt(f) for f in truth]}, GetExperience {want}")
+    check("abandoned here adds up to journeys abandoned",
+          sum(f["journeys_abandoned_here"] for f in exp["funnel"]) == exp["journeys_abandoned"],
+          f"funnel {exp['funnel']}, abandoned {exp['journeys_abandoned']}")
+
+
+def compare_channels(b, svc, binary, mot):
+    """The MOT view's channel table equals GetMot's channels and its 'other'."""
+    d = b.driver
+    shown = want = None
+    for _ in range(3):
+        t = now_ms()
+        d.get(f"{svc.base}/#/mot/{mot}?window={WINDOW}")
+        wait_for(lambda: rendered_after(d, t), 10)
+        shown = channel_rows(d)
+        got = cli(binary, svc.grpc_port, "mot", "get", mot, "--window", WINDOW)["windows"][0]
+        want = [fmt_channel(c["channel"], c) for c in got["channels"]]
+        other = got.get("channels_other") or {}
+        if other.get("amount"):
+            want.append(fmt_channel("Other", other))
+        if shown == want:
+            break
+    check(f"MOT view's channel table equals GetMot's channels ({mot}: {len(want)} rows)",
+          shown == want and len(want) > 0, f"page {shown}, GetMot {want}")
 
 
 def compare_numbers(b, svc, binary):
@@ -227,6 +334,11 @@ def tour(b, svc, shots):
               f"rendered {ok}, title {bool(title)}, console {errors}")
         path = os.path.join(shots, f"{name}.png")
         d.save_screenshot(path)
+        # The sections below the fold get a screenshot of their own.
+        for section in {"experience": ["funnel"], "mot": ["channels"]}.get(name, []):
+            d.execute_script(f"document.getElementById('{section}').scrollIntoView()")
+            time.sleep(0.2)
+            d.save_screenshot(os.path.join(shots, f"{name}-{section}.png"))
     size = d.execute_script("return [innerWidth, innerHeight]")
     check("screenshots are 1280x800", size == [1280, 800], str(size))
     # Deep links survive a reload and the window selector changes the route.
@@ -291,8 +403,13 @@ def main():
         produce(a.brokers, topic, events)
         total = wait_for(lambda: sum(m["amount"] for m in svc.status(WINDOW)["mots"]) == len(events), 20)
         check(f"the service applied the {len(events)} baseline events", bool(total))
+        abandoned = wait_for(lambda: next(e for e in svc.status(WINDOW)["experiences"]
+                                           if e["experience"] == EXP)["journeys_abandoned"] >= ABANDONED, 20)
+        check(f"the service closed the {ABANDONED} idle journeys as abandoned", bool(abandoned))
         b = Browser()
         compare_numbers(b, svc, a.bin)
+        compare_funnel(b, svc, a.bin, catalog)
+        compare_channels(b, svc, a.bin, "bag-drop")
         incident(b, svc, a.brokers, topic)
         hostile(b, svc, a.brokers, topic)
         tour(b, svc, a.shots)

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use motstream_core::Catalog;
 use motstream_core::catalog::Mot;
 use motstream_proto::v1 as pb;
-use motstream_window::{ExperienceStatus, MotStatus, QueryError, UnidentifiedMot};
+use motstream_window::{ChannelStatus, ExperienceStatus, MotStatus, QueryError, UnidentifiedMot};
 use tonic::Status;
 
 use crate::alert_feed::{AlertFeed, AlertState, AlertTransition};
@@ -317,15 +317,14 @@ pub fn mot_status(
             .as_ref()
             .map(|c| c.channel.clone())
             .unwrap_or_default(),
-        channels: s
-            .worst_channel
-            .iter()
-            .map(|c| pb::ChannelStatus {
-                channel: c.channel.clone(),
-                amount: c.counts.amount(),
-                failures: c.counts.failures,
-            })
-            .collect(),
+        channels: s.channels.iter().map(channel).collect(),
+        channels_other: Some(pb::ChannelStatus {
+            channel: String::new(),
+            amount: s.channels_other.amount(),
+            failures: s.channels_other.failures,
+            successes: s.channels_other.successes,
+            smoto_rate: s.channels_other.success_rate(),
+        }),
         impact: s.impact.unwrap_or(0.0),
         alert_state: state.to_owned(),
         warming: s.warming,
@@ -333,6 +332,16 @@ pub fn mot_status(
         coverage: crate::coverage::CoverageView::window_coverage(s, as_of_ms),
         // Filled by the caller, which has the alert policy (`AggregatorState::coverage`).
         insufficient_data: Vec::new(),
+    }
+}
+
+fn channel(c: &ChannelStatus) -> pb::ChannelStatus {
+    pb::ChannelStatus {
+        channel: c.channel.clone(),
+        amount: c.counts.amount(),
+        failures: c.counts.failures,
+        successes: c.counts.successes,
+        smoto_rate: Some(c.success_rate),
     }
 }
 
@@ -391,6 +400,15 @@ pub fn experience(
                     impact: s.impact.unwrap_or(0.0),
                     target: s.target,
                 }
+            })
+            .collect(),
+        funnel: e
+            .funnel
+            .iter()
+            .map(|f| pb::FunnelStep {
+                mot_id: catalog.mot(motstream_core::MotIdx(f.mot.0)).id.clone(),
+                journeys_reached: f.journeys_reached,
+                journeys_abandoned_here: f.journeys_abandoned_here,
             })
             .collect(),
         coverage: None,

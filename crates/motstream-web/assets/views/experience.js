@@ -1,9 +1,11 @@
 // Experience: its SCO numbers and the MOT table with the seven seed metrics (Amount, Type,
 // Ownership, Alignment, Trend, Ratio, Impact), in journey order by default, each row's state
 // against its target shown by colour, icon and words. Search, sort and paging keep a
-// thousand MOTs responsive: only one page of rows is ever in the DOM.
+// thousand MOTs responsive: only one page of rows is ever in the DOM. Below it, the journey
+// funnel (funnel.js).
 import { h, fill, contact } from '../dom.js';
 import { count, pct, pp, num, state, trend, duration } from '../format.js';
+import * as funnel from './funnel.js';
 
 const PAGE = 50;
 const COLUMNS = [
@@ -46,6 +48,7 @@ export function mount(main, ctx) {
     h('div', { class: 'toolbar' }, search, h('span', { id: 'rows', class: 'muted', 'aria-live': 'polite' }), prev, next),
     h('table', { id: 'mot-table' }, h('caption', { class: 'muted' }, 'Journey order unless sorted; Alignment is SMOTO rate minus target, Trend against the previous equal window, Impact the share of the experience\'s weighted failures.'),
       h('thead', {}, head), h('tbody', {})),
+    funnel.mount(ctx),
   );
 }
 
@@ -96,6 +99,7 @@ export function update(main, ctx) {
       h('div', {}, 'Started: ' + count(e.journeys_started)),
       h('div', {}, 'Reached SCO: ' + count(e.journeys_completed) + (ended ? ' (' + pct(e.journeys_completed / ended, 1) + ' of ended)' : '')),
       h('div', {}, 'Abandoned: ' + count(e.journeys_abandoned) + (ended ? ' (' + pct(e.journeys_abandoned / ended, 1) + ' of ended)' : ''))));
+  funnel.update(main, ctx, e);
 
   let rows = rowsFor(ctx, x);
   const q = (ctx.route.query.get('q') || '').trim().toLowerCase();

@@ -1,5 +1,5 @@
 // MOT: what its owner needs to course-correct. SMOTO rate against target over time, error
-// budget and burn rate, latency percentiles, top failure reasons, the worst channel, trend,
+// budget and burn rate, latency percentiles, top failure reasons, its channels, trend,
 // moments of magic versus misery, and its alert history with the runbook and owner contact.
 import { h, fill, extLink, contact } from '../dom.js';
 import { count, pct, pp, num, duration, time, state, trend } from '../format.js';
@@ -33,7 +33,8 @@ export function mount(main, ctx) {
     h('p', { class: 'muted', id: 'chart-note' }),
     h('div', { class: 'split' },
       h('section', {}, h('h2', {}, 'Top failure reasons'), h('div', { id: 'reasons' })),
-      h('section', {}, h('h2', {}, 'Alerts'), h('div', { id: 'mot-alerts' }))),
+      h('section', {}, h('h2', {}, 'Channels'), h('div', { id: 'channels' }))),
+    h('section', {}, h('h2', {}, 'Alerts'), h('div', { id: 'mot-alerts' })),
   );
 }
 
@@ -112,6 +113,7 @@ export function update(main, ctx) {
     ? h('table', { id: 'reasons-table' }, h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Reason'), h('th', { scope: 'col', class: 'n' }, 'Failures'), h('th', { scope: 'col', class: 'n' }, 'Share'))),
       h('tbody', {}, reasons.map((r) => h('tr', {}, h('td', { class: 'code' }, r.reason), h('td', { class: 'n' }, count(r.count)), h('td', { class: 'n' }, pct(m.failures ? r.count / m.failures : null, 1))))))
     : h('p', { class: 'muted' }, 'No failure reasons in the window.'));
+  fill(main.querySelector('#channels'), channels(m));
   const all = ctx.status.alerts || {};
   const active = (all.active || []).filter((a) => a.mot === c.id);
   const recent = (all.recent || []).filter((a) => a.mot === c.id).slice(0, 20);
@@ -124,4 +126,22 @@ export function update(main, ctx) {
       h('tbody', {}, recent.map((a) => h('tr', {}, h('td', {}, time(a.at_ms)), h('td', {}, a.alertname + ' (' + a.severity + ')'), h('td', {}, h('span', { class: 'badge ' + a.state }, a.state)))))) : h('p', { class: 'muted' }, 'No alert history.'));
   if (m.warming) main.querySelector('#mot-tiles').prepend(h('p', { class: 'warn' }, '\u26A0 Rebuilding from Kafka: numbers are incomplete.'));
   loadSeries(ctx);
+}
+
+// The channel table: the top channels by interactions, then the rest as "Other", with the
+// bounds that put a channel there said in words.
+function channels(m) {
+  const list = m.channels || [];
+  const other = m.channels_other || { amount: 0, successes: 0, failures: 0 };
+  if (!list.length && !other.amount) return h('p', { class: 'muted' }, 'No channel named in the window.');
+  const row = (name, c, cls) => h('tr', { 'data-channel': name, class: cls },
+    h('td', { class: cls === 'other' ? null : 'code' }, name),
+    h('td', { class: 'n', 'data-field': 'amount' }, count(c.amount)),
+    h('td', { class: 'n', 'data-field': 'smoto_rate' }, pct(c.amount ? c.successes / c.amount : null)),
+    h('td', { class: 'n', 'data-field': 'failures' }, count(c.failures)),
+    h('td', {}, name === m.worst_channel ? '\u25BC worst' : ''));
+  return h('table', { id: 'channels-table' },
+    h('caption', { class: 'muted' }, 'Over the window at detail resolution, most interactions first, at most 10. Other: the rest, and channels beyond what is tallied (8 distinct per detail bucket, 64 per partition). Worst: the lowest SMOTO rate with at least the minimum interactions.'),
+    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Channel'), h('th', { scope: 'col', class: 'n' }, 'Interactions'), h('th', { scope: 'col', class: 'n' }, 'SMOTO rate'), h('th', { scope: 'col', class: 'n' }, 'Failures'), h('th', { scope: 'col' }, ''))),
+    h('tbody', {}, list.map((c) => row(c.channel, c, null)), other.amount ? row('Other', other, 'other') : null));
 }
