@@ -8,10 +8,12 @@
 //!
 //! Event times advance: each partition's event clock moves 1 ms every `EVENTS_PER_MS` events
 //! (10,000 events/s per partition, 80,000/s over the 8 partitions), so the 1 s buckets rotate
-//! as they do in the service, instead of one second replayed. Journeys are left out (no
-//! `journey_id`): they are the journey tracker's cost, measured by the window bench.
-//! Workloads: `counters` (outcome only) and `latency_reason` (a duration on every event and a
-//! failure reason on one in 13), over 1,000 and 100,000 MOTs picked at random.
+//! as they do in the service, instead of one second replayed.
+//! Workloads, over 1,000 and 100,000 MOTs: `counters` (outcome only, no journey), `latency_reason`
+//! (a duration on every event and a failure reason on one in 13, no journey), and `journeys`
+//! (outcome only, each event in one of 10,000 journeys in flight, 1,250 per partition, at a MOT
+//! of the journey's experience picked at random: the journey tracker and the per-MOT funnel on
+//! top of the counters; a journey that reaches its SCO starts again under the same id).
 
 use std::borrow::Cow;
 use std::hint::black_box;
@@ -28,11 +30,14 @@ const PARTITIONS: usize = 8;
 const BATCH: usize = 4_096;
 const EVENTS_PER_MS: usize = 10;
 const START: i64 = 1_700_000_000_000;
+/// Journeys in flight per partition in the `journeys` workload.
+const JOURNEYS_PER_PARTITION: usize = 1_250;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Workload {
     Counters,
     LatencyReason,
+    Journeys,
 }
 
 impl Workload {
@@ -40,6 +45,7 @@ impl Workload {
         match self {
             Self::Counters => "counters",
             Self::LatencyReason => "latency_reason",
+            Self::Journeys => "journeys",
         }
     }
 }
@@ -48,25 +54,44 @@ impl Workload {
 /// classification ingest would have made.
 struct Input {
     ids: Vec<String>,
-    picks: Vec<(usize, usize)>,
+    journeys: Vec<String>,
+    /// Per event: partition, MOT index, journey index (the `journeys` workload only).
+    picks: Vec<(usize, usize, Option<usize>)>,
     workload: Workload,
 }
 
 impl Input {
     fn new(catalog: &Catalog, workload: Workload, seed: u64) -> Self {
         let ids: Vec<String> = catalog.mots.iter().map(|m| m.id.clone()).collect();
+        let journeys: Vec<String> = (0..PARTITIONS * JOURNEYS_PER_PARTITION)
+            .map(|j| format!("j-{j}"))
+            .collect();
         let mut x = seed | 1;
+        let mut next = move || {
+            // xorshift: cheap, repeatable random picks.
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
         let picks = (0..BATCH)
             .map(|i| {
-                // xorshift: a cheap, repeatable random MOT per event.
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (i / (BATCH / PARTITIONS), (x % ids.len() as u64) as usize)
+                let part = i / (BATCH / PARTITIONS);
+                if workload == Workload::Journeys {
+                    // A journey keyed to this partition, at a MOT of its own experience.
+                    let j = part * JOURNEYS_PER_PARTITION
+                        + (next() % JOURNEYS_PER_PARTITION as u64) as usize;
+                    let exp = &catalog.experiences[j % catalog.experiences.len()];
+                    let mot = exp.mots[(next() % exp.mots.len() as u64) as usize];
+                    (part, mot.0 as usize, Some(j))
+                } else {
+                    (part, (next() % ids.len() as u64) as usize, None)
+                }
             })
             .collect();
         Self {
             ids,
+            journeys,
             picks,
             workload,
         }
@@ -77,14 +102,14 @@ impl Input {
         self.picks
             .iter()
             .enumerate()
-            .map(|(i, &(part, mot))| {
+            .map(|(i, &(part, mot, journey))| {
                 let detail = self.workload == Workload::LatencyReason;
                 let failed = i % 13 == 0;
                 let e = InteractionEvent {
                     event_id: None,
                     mot_id: Cow::Borrowed(&self.ids[mot]),
                     experience_id: None,
-                    journey_id: None,
+                    journey_id: journey.map(|j| Cow::Borrowed(self.journeys[j].as_str())),
                     event_time_ms: clock[part]
                         + ((i % (BATCH / PARTITIONS)) / EVENTS_PER_MS) as i64,
                     outcome: if failed {
@@ -116,7 +141,11 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(BATCH as u64));
     for mots in [1_000usize, 100_000] {
         let catalog = Arc::new(motstream_benches::generated_catalog(mots, 10));
-        for workload in [Workload::Counters, Workload::LatencyReason] {
+        for workload in [
+            Workload::Counters,
+            Workload::LatencyReason,
+            Workload::Journeys,
+        ] {
             let input = Input::new(&catalog, workload, 7);
             for batched in [false, true] {
                 let state = AggregatorState::new(Arc::clone(&catalog), &ServiceConfig::defaults())
