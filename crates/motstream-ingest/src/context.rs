@@ -225,30 +225,27 @@ impl IngestContext {
             if resumed.is_none() {
                 self.sink.assigned(key);
             }
-            let (start, until) = match resumed {
-                Some((s, u, _, _)) => (s, u),
+            let window = match resumed {
+                Some((s, u, _, _)) => Some((s, u)),
                 None => match (done, from) {
-                    (Some(c), Some(r)) if r < c => (r, c),
-                    (Some(c), _) => (c, c),
-                    (None, Some(r)) => (r, r),
-                    (None, None) => {
-                        // Nothing newer than the lookback: start at the end, live. Events may have
-                        // been written since the lookup (a topic's first events, produced as the
-                        // group forms): starting at the end as it is now would skip them. So take
-                        // the end first and then ask again; what the second lookup does not find is
-                        // older than the lookback, everything from the end taken before is kept.
-                        let hi = c
-                            .fetch_watermarks(&t, p, self.request_timeout)
-                            .map_or(0, |(_, hi)| hi);
-                        let mut again = TopicPartitionList::new();
-                        let _ = again.add_partition_offset(&t, p, Offset::Offset(since));
-                        let found = c.offsets_for_times(again, self.request_timeout).ok();
-                        match offset_in(&found, &t, p) {
-                            Some(r) if r < hi => (r, r),
-                            _ => (hi, hi),
-                        }
-                    }
+                    (Some(c), Some(r)) if r < c => Some((r, c)),
+                    (Some(c), _) => Some((c, c)),
+                    (None, Some(r)) => Some((r, r)),
+                    (None, None) => self.start_at_end(c, &t, p, since),
                 },
+            };
+            let Some((start, until)) = window else {
+                // The end could not be read: librdkafka resolves it when it fetches. Starting at
+                // 0 instead would read the whole log, all of it older than the lookback, as live.
+                warn!(topic = %t, partition = p, "could not read the end offset; consuming from the end as librdkafka finds it");
+                if let Err(e) = tpl.set_partition_offset(&t, p, Offset::End) {
+                    error!(topic = %t, partition = p, error = %e, "cannot set the start offset");
+                }
+                let st = self.new_state(-1, -1, -1);
+                self.sink.live(key);
+                self.report(key, &st);
+                parts.insert(key, st);
+                continue;
             };
             if let Err(e) = tpl.set_partition_offset(&t, p, Offset::Offset(start)) {
                 error!(topic = %t, partition = p, error = %e, "cannot set the start offset");
@@ -265,6 +262,36 @@ impl IngestContext {
             }
             self.report(key, &st);
             parts.insert(key, st);
+        }
+    }
+
+    /// Where a partition with nothing newer than the lookback starts: at its end, live. Events
+    /// may have been written since the first lookup (a topic's first events, produced as the
+    /// group forms), and starting at the end as it is now would skip them, so this takes the
+    /// end first and then asks again; what the second lookup does not find is older than the
+    /// lookback, and everything from the end taken before is kept. Both requests go through
+    /// [`Self::retry`], so a shutdown during an outage ends them. `None`: the end is unknown.
+    fn start_at_end(
+        &self,
+        c: &BaseConsumer<Self>,
+        t: &str,
+        p: i32,
+        since: i64,
+    ) -> Option<(i64, i64)> {
+        let (_, hi) = self.retry("reading the end offset", |to| c.fetch_watermarks(t, p, to))?;
+        let mut again = TopicPartitionList::new();
+        // An error here only means the list is malformed, which it is not.
+        let _ = again.add_partition_offset(t, p, Offset::Offset(since));
+        let found = self.retry("looking up offsets by time", |to| {
+            c.offsets_for_times(again.clone(), to)
+        });
+        match found
+            .as_ref()
+            .and_then(|l| l.find_partition(t, p))
+            .map(|e| e.offset())
+        {
+            Some(Offset::Offset(r)) if r < hi => Some((r, r)),
+            _ => Some((hi, hi)),
         }
     }
 
