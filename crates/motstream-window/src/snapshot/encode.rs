@@ -7,7 +7,7 @@ use super::wire::Out;
 use super::{DetailRaw, LabelRaw, MAGIC, VERSION, fingerprint, signed_tag_offset};
 use crate::config::Tier;
 use crate::partition::{NO_WATERMARK, PartitionState, Stats};
-use crate::ring::tag_of;
+use crate::ring::{CounterSlot, tag_of};
 use crate::writer::WriterState;
 
 /// The nine statistics in format order.
@@ -117,20 +117,7 @@ pub(crate) fn encode(p: &PartitionState, w: &WriterState, stamp: u64, now_ms: i6
         // Relaxed: the writer's own totals, read under its lock.
         o.u(m.late_total.load(Ordering::Relaxed));
         o.u(m.future_total.load(Ordering::Relaxed));
-        tiers(
-            &mut o,
-            &l.counter,
-            &cref,
-            m.counters(),
-            |s| {
-                let (tag, v) = s.raw();
-                (v != [0, 0]).then_some((tag, v))
-            },
-            |o, v| {
-                o.u(u64::from(v[0]));
-                o.u(u64::from(v[1]));
-            },
-        );
+        counter_pairs(&mut o, &l.counter, &cref, m.counters());
         match m.detail_if_any() {
             None => o.u(0),
             Some(d) => {
@@ -152,20 +139,7 @@ pub(crate) fn encode(p: &PartitionState, w: &WriterState, stamp: u64, now_ms: i6
             None => o.u(0),
             Some(f) => {
                 o.u(1);
-                tiers(
-                    &mut o,
-                    &l.counter,
-                    &cref,
-                    f,
-                    |s| {
-                        let (tag, v) = s.raw();
-                        (v != [0, 0]).then_some((tag, v))
-                    },
-                    |o, v| {
-                        o.u(u64::from(v[0]));
-                        o.u(u64::from(v[1]));
-                    },
-                );
+                counter_pairs(&mut o, &l.counter, &cref, f);
             }
         }
     }
@@ -240,6 +214,25 @@ fn opt(o: &mut Out, v: Option<i64>) {
 
 /// Per tier: the count of non-empty slots, then each as its bucket's offset from the
 /// reference bucket and its values.
+/// A MOT's two-counter rings on the counter tiers (outcomes, or the funnel's reached and
+/// abandoned-here), empty slots left out.
+fn counter_pairs(o: &mut Out, counter: &[Tier], refs: &[u32], slots: &[CounterSlot<2>]) {
+    tiers(
+        o,
+        counter,
+        refs,
+        slots,
+        |s| {
+            let (tag, v) = s.raw();
+            (v != [0, 0]).then_some((tag, v))
+        },
+        |o, v| {
+            o.u(u64::from(v[0]));
+            o.u(u64::from(v[1]));
+        },
+    );
+}
+
 fn tiers<S, V>(
     o: &mut Out,
     tiers: &[Tier],
