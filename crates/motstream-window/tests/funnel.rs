@@ -16,26 +16,31 @@ const STAMP: u64 = 0xF00D;
 /// abandoned after a minute idle; lateness is 10 s, so a tick at `t` closes journeys idle
 /// since before `t - 10 s - 1 min`.
 fn aggregator() -> Aggregator {
-    let mots = (0..3)
+    let topo = one_experience(3, MotIdx(2));
+    let config = WindowConfig {
+        allowed_lateness_ms: 10 * SEC as u64,
+        ..WindowConfig::default()
+    };
+    Aggregator::new(topo, config).unwrap()
+}
+
+/// One experience of `n` MOTs with `sco` as its SCO, journeys abandoned after `TIMEOUT`.
+fn one_experience(n: usize, sco: MotIdx) -> Topology {
+    let mots = (0..n)
         .map(|_| MotSpec {
             experience: ExpIdx(0),
             target: 0.9,
             impact_weight: 1.0,
         })
         .collect();
-    let topo = Topology::new(
+    Topology::new(
         mots,
         vec![ExperienceSpec {
-            sco: MotIdx(2),
+            sco,
             journey_timeout_ms: Some(TIMEOUT as u64),
         }],
     )
-    .unwrap();
-    let config = WindowConfig {
-        allowed_lateness_ms: 10 * SEC as u64,
-        ..WindowConfig::default()
-    };
-    Aggregator::new(topo, config).unwrap()
+    .unwrap()
 }
 
 fn step(w: &mut PartitionWriter<'_>, journey: &str, mot: u32, t: i64, success: bool) {
@@ -228,22 +233,7 @@ fn a_snapshot_of_the_previous_format_version_is_refused_by_name() {
 fn mots_beyond_the_64th_of_an_experience_report_no_reached_count_but_still_where_journeys_stopped()
 {
     let n = 66;
-    let mots = (0..n)
-        .map(|_| MotSpec {
-            experience: ExpIdx(0),
-            target: 0.9,
-            impact_weight: 1.0,
-        })
-        .collect();
-    let topo = Topology::new(
-        mots,
-        vec![ExperienceSpec {
-            sco: MotIdx(0),
-            journey_timeout_ms: Some(TIMEOUT as u64),
-        }],
-    )
-    .unwrap();
-    let agg = Aggregator::new(topo, WindowConfig::default()).unwrap();
+    let agg = Aggregator::new(one_experience(n, MotIdx(0)), WindowConfig::default()).unwrap();
     let p = agg.partition(PartitionId(0));
     {
         let mut w = p.writer();
