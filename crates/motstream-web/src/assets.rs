@@ -38,6 +38,7 @@ pub(crate) const ASSETS: &[Asset] = &[
     asset!("views/enterprise.js", JS),
     asset!("views/experience.js", JS),
     asset!("views/funnel.js", JS),
+    asset!("views/pager.js", JS),
     asset!("views/mot.js", JS),
     asset!("views/alerts.js", JS),
     asset!("views/unidentified.js", JS),

@@ -6,8 +6,8 @@
 import { h, fill, contact } from '../dom.js';
 import { count, pct, pp, num, state, trend, duration } from '../format.js';
 import * as funnel from './funnel.js';
+import * as pager from './pager.js';
 
-const PAGE = 50;
 const COLUMNS = [
   ['state', 'State', false], ['mot', 'MOT', false], ['amount', 'Amount', true],
   ['type', 'Type', false], ['owner', 'Ownership', false], ['alignment', 'Alignment', true],
@@ -33,10 +33,7 @@ export function mount(main, ctx) {
     });
     return h('th', { scope: 'col', class: numeric ? 'n' : null, 'data-col': key }, b);
   }));
-  const prev = h('button', { type: 'button', id: 'prev', 'data-key': 'prev' }, '\u2190 Previous');
-  const next = h('button', { type: 'button', id: 'next', 'data-key': 'next' }, 'Next \u2192');
-  prev.addEventListener('click', () => ctx.setQuery({ page: Math.max(1, page(ctx) - 1) }));
-  next.addEventListener('click', () => ctx.setQuery({ page: page(ctx) + 1 }));
+  const [prev, next] = pager.buttons(ctx, 'page', '');
   main.append(
     h('p', {}, h('a', { href: ctx.link('enterprise') }, '\u2190 Enterprise')),
     h('h1', { id: 'view-title' }, x.name),
@@ -50,10 +47,6 @@ export function mount(main, ctx) {
       h('thead', {}, head), h('tbody', {})),
     funnel.mount(ctx),
   );
-}
-
-function page(ctx) {
-  return Math.max(1, parseInt(ctx.route.query.get('page') || '1', 10) || 1);
 }
 
 function tile(k, v, s, field) {
@@ -122,14 +115,7 @@ export function update(main, ctx) {
   for (const th of main.querySelectorAll('th[data-col]')) {
     th.setAttribute('aria-sort', th.dataset.col === key ? (dir === 'desc' ? 'descending' : 'ascending') : 'none');
   }
-  const pages = Math.max(1, Math.ceil(rows.length / PAGE));
-  const p = Math.min(page(ctx), pages);
-  const shown = rows.slice((p - 1) * PAGE, p * PAGE);
-  fill(main.querySelector('#rows'), rows.length
-    ? `Rows ${count((p - 1) * PAGE + 1)}\u2013${count((p - 1) * PAGE + shown.length)} of ${count(rows.length)} \u00b7 page ${p} of ${pages}`
-    : 'No MOT matches.');
-  main.querySelector('#prev').disabled = p <= 1;
-  main.querySelector('#next').disabled = p >= pages;
+  const { shown } = pager.page(main, ctx, 'page', '', rows, { noun: 'Rows', none: 'No MOT matches.', label: '#rows' });
   fill(main.querySelector('#mot-table tbody'), shown.map((r) => h('tr', { class: 'state-' + r.st.level, 'data-mot': r.id, 'data-state': r.st.level },
     h('td', {}, h('span', { class: 'badge ' + r.st.level }, r.st.icon + ' ' + r.st.label)),
     h('td', {}, h('a', { href: ctx.link('mot', r.id), 'data-key': 'mot-' + r.id }, r.c.name), h('div', { class: 'muted code' }, r.id)),

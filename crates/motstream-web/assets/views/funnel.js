@@ -3,14 +3,10 @@
 // a thousand MOTs keeps one page of rows in the DOM.
 import { h, fill } from '../dom.js';
 import { count, pct } from '../format.js';
-
-const PAGE = 50;
+import * as pager from './pager.js';
 
 export function mount(ctx) {
-  const prev = h('button', { type: 'button', id: 'funnel-prev', 'data-key': 'funnel-prev' }, '\u2190 Previous');
-  const next = h('button', { type: 'button', id: 'funnel-next', 'data-key': 'funnel-next' }, 'Next \u2192');
-  prev.addEventListener('click', () => ctx.setQuery({ fpage: Math.max(1, page(ctx) - 1) }));
-  next.addEventListener('click', () => ctx.setQuery({ fpage: page(ctx) + 1 }));
+  const [prev, next] = pager.buttons(ctx, 'fpage', 'funnel-');
   return h('section', { id: 'funnel', 'aria-label': 'Journey funnel' },
     h('h2', {}, 'Journey funnel'),
     h('p', { class: 'muted', id: 'funnel-summary', 'aria-live': 'polite' }),
@@ -24,10 +20,6 @@ export function mount(ctx) {
       h('tbody', {})));
 }
 
-function page(ctx) {
-  return Math.max(1, parseInt(ctx.route.query.get('fpage') || '1', 10) || 1);
-}
-
 export function update(main, ctx, e) {
   const steps = e.funnel || [];
   const started = e.journeys_started || 0;
@@ -38,19 +30,12 @@ export function update(main, ctx, e) {
   fill(main.querySelector('#funnel-summary'), worst
     ? 'Most abandoned journeys stopped at ' + name(worst.mot) + ': ' + count(worst.journeys_abandoned_here) + ' of ' + count(abandoned) + ' (' + pct(worst.journeys_abandoned_here / abandoned, 1) + ').'
     : 'No journey was abandoned in the window.');
-  const pages = Math.max(1, Math.ceil(steps.length / PAGE));
-  const p = Math.min(page(ctx), pages);
-  const shown = steps.slice((p - 1) * PAGE, p * PAGE);
-  fill(main.querySelector('#funnel-rows'), steps.length
-    ? `Steps ${count((p - 1) * PAGE + 1)}\u2013${count((p - 1) * PAGE + shown.length)} of ${count(steps.length)} \u00b7 page ${p} of ${pages}`
-    : 'No steps.');
-  main.querySelector('#funnel-prev').disabled = p <= 1;
-  main.querySelector('#funnel-next').disabled = p >= pages;
+  const { shown, first } = pager.page(main, ctx, 'fpage', 'funnel-', steps, { noun: 'Steps', none: 'No steps.', label: '#funnel-rows' });
   fill(main.querySelector('#funnel-table tbody'), shown.map((s, i) => {
     const reached = s.journeys_reached;
     const share = reached === null || reached === undefined || !started ? null : reached / started;
     return h('tr', { 'data-mot': s.mot },
-      h('td', { class: 'n' }, String((p - 1) * PAGE + i + 1)),
+      h('td', { class: 'n' }, String(first + i + 1)),
       h('td', {}, h('a', { href: ctx.link('mot', s.mot) }, name(s.mot)), h('div', { class: 'muted code' }, s.mot)),
       h('td', { class: 'n', 'data-field': 'journeys_reached' }, reached === null || reached === undefined ? 'not tracked' : count(reached)),
       h('td', { class: 'n' }, share === null ? '\u2014' : [pct(share, 1), ' ', h('meter', { min: 0, max: 1, value: Math.min(1, share), 'aria-hidden': 'true' })]),
