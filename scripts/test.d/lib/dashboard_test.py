@@ -154,6 +154,24 @@ def tiles(driver):
         return o;""")
 
 
+def load(d, url):
+    """Opens url and waits until the page has rendered a status computed after the request."""
+    t = now_ms()
+    d.get(url)
+    wait_for(lambda: rendered_after(d, t), 10)
+
+
+def read_until_equal(read, tries=3):
+    """Calls read() (a tuple: the page's view and the APIs') until all parts are equal, at most
+    `tries` times: the numbers are live, and a journey may close between the reads."""
+    got = read()
+    for _ in range(tries - 1):
+        if all(g == got[0] for g in got):
+            break
+        got = read()
+    return got
+
+
 def fmt(f, key="mot_id"):
     """A funnel step as the page shows it."""
     return {"mot_id": f[key], "journeys_reached": count(f["journeys_reached"]),
@@ -170,20 +188,18 @@ def compare_funnel(b, svc, binary, catalog):
     """The funnel on the page equals GetExperience's and /status's, and the baseline's truth."""
     d = b.driver
     truth = expected_funnel(catalog)
-    shown = want = want_status = None
-    # Three tries: the numbers are live, and a journey may close between the three reads.
-    for _ in range(3):
-        t = now_ms()
-        d.get(f"{svc.base}/#/experience/{EXP}?window={WINDOW}")
-        wait_for(lambda: rendered_after(d, t), 10)
+    exp = None
+
+    def read():
+        nonlocal exp
+        load(d, f"{svc.base}/#/experience/{EXP}?window={WINDOW}")
         shown = [{"mot_id": r["mot"], "journeys_reached": r["reached"], "journeys_abandoned_here": r["here"]}
                  for r in funnel_rows(d)]
         exp = cli(binary, svc.grpc_port, "experience", "get", EXP, "--window", WINDOW)
         status = next(e for e in svc.status(WINDOW)["experiences"] if e["experience"] == EXP)
-        want = [fmt(f) for f in exp["funnel"]]
-        want_status = [fmt(f, "mot") for f in status["funnel"]]
-        if shown == want == want_status:
-            break
+        return shown, [fmt(f) for f in exp["funnel"]], [fmt(f, "mot") for f in status["funnel"]]
+
+    shown, want, want_status = read_until_equal(read)
     check(f"Experience view's journey funnel equals GetExperience's and /status's ({len(shown)} steps)",
           shown == want == want_status and len(shown) > 0,
           f"page {shown}, GetExperience {want}, /status {want_status}")
@@ -197,19 +213,17 @@ def compare_funnel(b, svc, binary, catalog):
 def compare_channels(b, svc, binary, mot):
     """The MOT view's channel table equals GetMot's channels and its 'other'."""
     d = b.driver
-    shown = want = None
-    for _ in range(3):
-        t = now_ms()
-        d.get(f"{svc.base}/#/mot/{mot}?window={WINDOW}")
-        wait_for(lambda: rendered_after(d, t), 10)
-        shown = channel_rows(d)
+
+    def read():
+        load(d, f"{svc.base}/#/mot/{mot}?window={WINDOW}")
         got = cli(binary, svc.grpc_port, "mot", "get", mot, "--window", WINDOW)["windows"][0]
         want = [fmt_channel(c["channel"], c) for c in got["channels"]]
         other = got.get("channels_other") or {}
         if other.get("amount"):
             want.append(fmt_channel("Other", other))
-        if shown == want:
-            break
+        return channel_rows(d), want
+
+    shown, want = read_until_equal(read)
     check(f"MOT view's channel table equals GetMot's channels ({mot}: {len(want)} rows)",
           shown == want and len(want) > 0, f"page {shown}, GetMot {want}")
 
