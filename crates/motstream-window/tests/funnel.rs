@@ -255,3 +255,28 @@ fn mots_beyond_the_64th_of_an_experience_report_no_reached_count_but_still_where
         ((Some(1), 0), (None, 0), (None, 1))
     );
 }
+
+#[test]
+fn a_funnel_ring_costs_what_funnel_memory_bytes_says_and_only_once_a_journey_reaches_the_mot() {
+    let agg = Aggregator::new(one_experience(3, MotIdx(2)), WindowConfig::default()).unwrap();
+    let p = agg.partition(PartitionId(0));
+    {
+        let mut w = p.writer();
+        // The journey table and MOT 1's funnel exist, MOT 0's counter ring too (a rotation
+        // allocates it), but no journey has reached MOT 0 yet.
+        step(&mut w, "j", 1, NOW, true);
+        for t in [NOW, NOW + 2 * SEC] {
+            let o = Observation::new(MotKey::Known(MotIdx(0)), t, true);
+            assert_eq!(w.apply(&o, t), Applied::Applied);
+        }
+    }
+    let before = p.memory_bytes();
+    // The same journey reaches MOT 0: no new journey entry, only MOT 0's funnel ring.
+    step(&mut p.writer(), "j", 0, NOW + 3 * SEC, true);
+    assert_eq!(p.memory_bytes() - before, agg.funnel_memory_bytes());
+    assert_eq!(
+        agg.funnel_memory_bytes(),
+        16_884,
+        "the figure README and the docs give for the default configuration"
+    );
+}
