@@ -169,6 +169,22 @@ async fn two_instances_split_partitions_merge_exactly_and_the_survivor_takes_ove
     let (msgs, truth) = workload("pair", 40_000, 100, 4, now_ms(), Duration::from_secs(60));
     let a = start("pair-a", &t);
     let b = start("pair-b", &t);
+    // Produce only once the group has split the partitions: otherwise the first instance can
+    // count everything before the second joins, and the split is never exercised.
+    let owned = |s: &serde_json::Value| s["health"]["partitions"].as_array().map_or(0, Vec::len);
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let (sa, sb) = (a.status("1h"), b.status("1h"));
+        let (pa, pb) = (owned(&sa), owned(&sb));
+        if pa > 0 && pb > 0 && pa + pb == 4 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the group never split the partitions: {pa} and {pb}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
     produce_all(&t.events, &msgs);
     let want = truth.valid();
     let deadline = std::time::Instant::now() + WAIT;
@@ -176,8 +192,7 @@ async fn two_instances_split_partitions_merge_exactly_and_the_survivor_takes_ove
         let (sa, sb) = (a.status("1h"), b.status("1h"));
         if total(&sa) + total(&sb) >= want {
             assert_exact(&merged(&[sa.clone(), sb.clone()]), &truth);
-            let pa = sa["health"]["partitions"].as_array().map_or(0, Vec::len);
-            let pb = sb["health"]["partitions"].as_array().map_or(0, Vec::len);
+            let (pa, pb) = (owned(&sa), owned(&sb));
             assert_eq!(pa + pb, 4, "every partition owned once: {pa} + {pb}");
             assert!(
                 pa > 0 && pb > 0,
