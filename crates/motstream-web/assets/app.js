@@ -153,6 +153,9 @@ function onRoute() {
   connect(ctx.route.window);
   if (!prev || prev.view !== ctx.route.view || prev.id !== ctx.route.id) {
     mounted = null;
+    // A new view opens at its top, as a followed link would; the hash change alone keeps the
+    // previous view's scroll (a funnel row's link landed mid-way down the MOT view).
+    window.scrollTo(0, 0);
     main.focus({ preventScroll: true });
   }
   render();

@@ -346,6 +346,9 @@ def tour(b, svc, shots):
         errors = b.console_errors()
         check(f"view {name} renders live data without console errors", bool(ok) and bool(title) and not errors,
               f"rendered {ok}, title {bool(title)}, console {errors}")
+        # The previous view was scrolled to its lower section; a new view opens at its top.
+        top = d.execute_script("return window.scrollY")
+        check(f"view {name} opens at its top", top == 0, f"scrollY {top}")
         path = os.path.join(shots, f"{name}.png")
         d.save_screenshot(path)
         # The sections below the fold get a screenshot of their own.
