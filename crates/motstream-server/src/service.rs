@@ -173,20 +173,37 @@ impl Service {
 
     /// Stops ingest (finishing the batch, committing, leaving the group) and the servers.
     pub async fn stop(mut self) -> anyhow::Result<()> {
-        if let Some(a) = self.alert_engine.take() {
-            a.stop().await;
-        }
+        // Evaluation stops first, so that no alert is judged on partitions ingest is dropping.
+        let halted = match self.alert_engine.take() {
+            Some(a) => Some(a.halt().await),
+            None => None,
+        };
         // Release pairs with the ingest loop's Acquire load.
         self.stop_ingest.store(true, Ordering::Release);
-        if let Some(t) = self.ingest.take() {
-            tokio::task::spawn_blocking(move || t.join())
-                .await?
-                .map_err(|_| anyhow::anyhow!("the ingest thread panicked"))??;
-        }
+        // Ingest's final commit and the alerts' hand-over each have their own bound; run side
+        // by side, a broker outage costs the longer of them, not their sum.
+        let ingest = self.ingest.take();
+        let ingest = async move {
+            match ingest {
+                Some(t) => tokio::task::spawn_blocking(move || t.join())
+                    .await?
+                    .map_err(|_| anyhow::anyhow!("the ingest thread panicked"))?
+                    .map_err(anyhow::Error::from),
+                None => Ok(()),
+            }
+        };
+        let alerts = async move {
+            if let Some(h) = halted {
+                h.finish().await;
+            }
+        };
+        let (ingested, ()) = tokio::join!(ingest, alerts);
         let _ = self.stop_http.send(true);
-        let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.http).await;
-        let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.grpc_task).await;
-        Ok(())
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            tokio::join!(&mut self.http, &mut self.grpc_task)
+        })
+        .await;
+        ingested
     }
 }
 

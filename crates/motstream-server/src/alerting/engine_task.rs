@@ -22,9 +22,23 @@ use crate::state::AggregatorState;
 #[derive(Debug)]
 pub struct AlertEngine {
     stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    thread: Option<std::thread::JoinHandle<Election>>,
     receivers: Vec<tokio::task::JoinHandle<()>>,
 }
+
+/// An engine that no longer evaluates; what is left is handing over delivery (leaving the
+/// election's group) and draining the receivers' queues, see [`Halted::finish`].
+#[derive(Debug)]
+pub struct Halted {
+    election: Option<Election>,
+    receivers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Longest a stopping engine waits for the hand-over and the receivers together. In an
+/// outage each of them would wait out its own broker timeout (the election's leave and record
+/// flush, a queued transition's send): taken one after another they reached the service's
+/// 10 s bound.
+pub const FINISH_WITHIN: Duration = Duration::from_secs(5);
 
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
@@ -274,14 +288,15 @@ fn run_loop(
     election: Election,
     tick: Duration,
     stop: &AtomicBool,
-) {
+) -> Election {
     let mut delivering = false;
     let windows = engine.policy().windows_ms.clone();
     // Sums of final buckets between ticks: a long window then costs its last few buckets.
     let mut cache = motstream_window::CountsCache::default();
     let mut next = Instant::now();
     // Acquire pairs with the Release store in `stop`.
-    while !stop.load(Ordering::Acquire) {
+    let stopped = || stop.load(Ordering::Acquire);
+    while !stopped() {
         next += tick;
         let now = crate::now_ms();
         let deliverer = election.is_deliverer();
@@ -317,25 +332,73 @@ fn run_loop(
         }
         let now = Instant::now();
         if next > now {
-            std::thread::sleep(next - now);
+            // In slices, so that a stop does not wait out the tick.
+            while !stopped() && Instant::now() < next {
+                std::thread::sleep((next - Instant::now()).min(Duration::from_millis(50)));
+            }
         } else {
             // Fell behind (a slow tick): start the cadence again from now rather than burst.
             next = now;
         }
     }
+    // Closing the queues lets the receivers drain and end; the election is handed back so the
+    // caller can leave its group beside the rest of the shutdown.
     drop(sinks);
+    election
 }
 
 impl AlertEngine {
-    /// Stops the engine, then lets the receivers drain their queues (at most 5 s).
-    pub async fn stop(mut self) {
+    /// Stops evaluating (within one 50 ms slice of the tick, or the tick in progress) and
+    /// returns what is left to finish. Halt before ingest drops partitions at shutdown, so
+    /// that no evaluation sees them gone and resolves alerts that still hold.
+    pub async fn halt(mut self) -> Halted {
         // Release pairs with the loop's Acquire load.
         self.stop.store(true, Ordering::Release);
-        if let Some(t) = self.thread.take() {
-            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        let election = match self.thread.take() {
+            Some(t) => tokio::task::spawn_blocking(move || t.join().ok())
+                .await
+                .ok()
+                .flatten(),
+            None => None,
+        };
+        Halted {
+            election,
+            receivers: std::mem::take(&mut self.receivers),
         }
-        for r in self.receivers.drain(..) {
-            let _ = tokio::time::timeout(Duration::from_secs(5), r).await;
+    }
+
+    /// [`Self::halt`], then [`Halted::finish`].
+    pub async fn stop(self) {
+        self.halt().await.finish().await;
+    }
+}
+
+impl Halted {
+    /// Leaves the election's group (another instance delivers at once) and lets the receivers
+    /// drain their queues, side by side and within [`FINISH_WITHIN`] in all. Past it the rest
+    /// is left running and the process exits without it: a transition not yet delivered is
+    /// the successor's to send (it adopts the firing set from the record).
+    pub async fn finish(mut self) {
+        let deadline = tokio::time::Instant::now() + FINISH_WITHIN;
+        let election = self.election.take();
+        let leave = tokio::task::spawn_blocking(move || drop(election));
+        let drain = async {
+            for r in self.receivers.drain(..) {
+                if tokio::time::timeout_at(deadline, r).await.is_err() {
+                    warn!(
+                        secs = FINISH_WITHIN.as_secs(),
+                        "an alert receiver did not drain in time; its queued transitions are left"
+                    );
+                    break;
+                }
+            }
+        };
+        let (left, ()) = tokio::join!(tokio::time::timeout_at(deadline, leave), drain);
+        if left.is_err() {
+            warn!(
+                secs = FINISH_WITHIN.as_secs(),
+                "the alert-deliverer election did not close in time; its group notices after the session timeout"
+            );
         }
     }
 }
