@@ -50,7 +50,7 @@ pub(crate) struct IngestContext {
     /// De-duplication window (ms of event time) and capacity per partition, when on.
     pub dedup: Option<(i64, usize)>,
     /// Holds back repeats of the client's complaints (see [`crate::quiet`]).
-    pub quiet: crate::quiet::Quiet,
+    pub quiet: crate::quiet::QuietLog,
     /// The partitions the rebalance callbacks assigned or revoked since the ingest loop last
     /// looked, so it can drop the messages of theirs it fetched before (see
     /// `IngestContext::take_touched`). `rebalances` counts the callbacks, so the loop only
@@ -374,52 +374,12 @@ impl IngestContext {
 
 impl ClientContext for IngestContext {
     fn error(&self, error: KafkaError, reason: &str) {
-        // Keyed by the error, not the reason: the reason carries changing counts and times.
-        if let Some(held) = self
-            .quiet
-            .admit(&error.to_string(), std::time::Instant::now())
-        {
-            if held > 0 {
-                warn!(error = %error, reason, held_back = held, "Kafka client error ({held} more like it in the last {}s)", crate::quiet::HOLD.as_secs());
-            } else {
-                warn!(error = %error, reason, "Kafka client error");
-            }
-        }
+        self.quiet.error(&error, reason);
         self.health.broker_error(format!("{error}: {reason}"));
     }
 
     fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
-        use rdkafka::config::RDKafkaLogLevel as L;
-        let Some(held) = self
-            .quiet
-            .admit(&format!("log {fac} {level:?}"), std::time::Instant::now())
-        else {
-            return;
-        };
-        match level {
-            L::Emerg | L::Alert | L::Critical | L::Error => {
-                error!(
-                    facility = fac,
-                    held_back = held,
-                    "librdkafka: {log_message}"
-                )
-            }
-            L::Warning => warn!(
-                facility = fac,
-                held_back = held,
-                "librdkafka: {log_message}"
-            ),
-            L::Notice | L::Info => info!(
-                facility = fac,
-                held_back = held,
-                "librdkafka: {log_message}"
-            ),
-            L::Debug => tracing::debug!(
-                facility = fac,
-                held_back = held,
-                "librdkafka: {log_message}"
-            ),
-        }
+        self.quiet.log(level, fac, log_message);
     }
 
     fn stats(&self, stats: Statistics) {

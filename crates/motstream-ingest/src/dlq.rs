@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use motstream_core::EventError;
 use rdkafka::ClientConfig;
-use rdkafka::client::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
@@ -22,9 +21,10 @@ pub(crate) struct DlqContext {
     /// A std `Mutex`: pushed by librdkafka's delivery thread, drained once per batch by the
     /// ingest thread; both hold it for a push or a swap.
     acks: Mutex<Vec<Ack>>,
+    log: crate::QuietLog,
 }
 
-impl ClientContext for DlqContext {}
+crate::quiet_client_context!(DlqContext, log);
 
 impl ProducerContext for DlqContext {
     type DeliveryOpaque = Box<(PartitionKey, i64)>;
@@ -54,6 +54,7 @@ impl Dlq {
             .set("linger.ms", "20");
         let producer = config.create_with_context(DlqContext {
             acks: Mutex::new(Vec::new()),
+            log: crate::QuietLog::new("dead-letter producer"),
         })?;
         Ok(Self { producer, topic })
     }

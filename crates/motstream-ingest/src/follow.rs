@@ -37,13 +37,14 @@ pub fn follow_state(
             "receive.message.max.bytes",
             (MAX_RECORD_BYTES * 2 + 65536).to_string(),
         );
-    let consumer: BaseConsumer = match cc.create() {
-        Ok(c) => c,
-        Err(e) => {
-            warn!(error = %e, "creating the state follower failed: no global view");
-            return;
-        }
-    };
+    let consumer: BaseConsumer<crate::QuietContext> =
+        match cc.create_with_context(crate::QuietContext::new("state follower")) {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(error = %e, "creating the state follower failed: no global view");
+                return;
+            }
+        };
     let names: Vec<String> = topics.iter().map(|t| state_topic_name(t)).collect();
     let stopped = || shutdown.load(Ordering::Acquire);
     // Wait for every state topic's metadata, then read all their partitions from the start.
@@ -97,7 +98,10 @@ pub fn follow_state(
                 let at = msg.timestamp().to_millis().unwrap_or(0);
                 sink.follow(part, payload, at);
             }
-            Some(Err(e)) => warn!(error = %e, "reading the state topics failed"),
+            Some(Err(e)) => consumer
+                .context()
+                .0
+                .warn("reading the state topics failed", &e),
             None => {}
         }
     }

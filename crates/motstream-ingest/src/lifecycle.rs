@@ -56,7 +56,7 @@ pub(crate) fn connect(
         }),
         touched: Default::default(),
         rebalances: Default::default(),
-        quiet: Default::default(),
+        quiet: crate::quiet::QuietLog::new("ingest consumer"),
         shutdown: Arc::clone(shutdown),
     };
     let stats_ms = STATS_INTERVAL.as_millis().to_string();

@@ -19,7 +19,6 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
-use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
@@ -39,9 +38,11 @@ pub fn state_topic_name(topic: &str) -> String {
     format!("{topic}.state")
 }
 
-pub(crate) struct StateContext;
+pub(crate) struct StateContext {
+    log: crate::QuietLog,
+}
 
-impl ClientContext for StateContext {}
+crate::quiet_client_context!(StateContext, log);
 
 impl ProducerContext for StateContext {
     type DeliveryOpaque = ();
@@ -89,7 +90,9 @@ impl StateTopic {
             .set("linger.ms", "5")
             .set("message.max.bytes", (MAX_RECORD_BYTES + 4096).to_string())
             .set("acks", "all");
-        let producer = pc.create_with_context(StateContext)?;
+        let producer = pc.create_with_context(StateContext {
+            log: crate::QuietLog::new("state-topic producer"),
+        })?;
         let mut rc = base.clone();
         rc.set("group.id", reader_group())
             .set("enable.auto.commit", "false")

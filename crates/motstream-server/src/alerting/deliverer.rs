@@ -14,9 +14,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use rdkafka::ClientContext;
+use motstream_ingest::{QuietContext, QuietLog};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use tracing::{info, warn};
 
 use crate::alert_feed::AlertTransition;
@@ -49,7 +49,7 @@ pub struct Elected {
     leader: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
-    producer: ThreadedProducer<DefaultProducerContext>,
+    producer: ThreadedProducer<QuietContext>,
     topic: String,
     brokers: String,
     kafka: BTreeMap<String, String>,
@@ -67,9 +67,10 @@ impl std::fmt::Debug for Elected {
 struct ElectionContext {
     topic: String,
     leader: Arc<AtomicBool>,
+    log: QuietLog,
 }
 
-impl ClientContext for ElectionContext {}
+motstream_ingest::quiet_client_context!(ElectionContext, log);
 
 impl ConsumerContext for ElectionContext {
     fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -123,14 +124,15 @@ impl Elected {
         .create_with_context(ElectionContext {
             topic: topic.clone(),
             leader: Arc::clone(&leader),
+            log: QuietLog::new("alert-deliverer election"),
         })
         .map_err(|e| anyhow::anyhow!("alert-deliverer election consumer: {e}"))?;
         consumer
             .subscribe(&[&topic])
             .map_err(|e| anyhow::anyhow!("alert-deliverer election: subscribe {topic}: {e}"))?;
-        let producer: ThreadedProducer<DefaultProducerContext> =
+        let producer: ThreadedProducer<QuietContext> =
             motstream_ingest::kafka_config(brokers, &[("linger.ms", "0")], kafka)
-                .create()
+                .create_with_context(QuietContext::new("alert-deliverer record producer"))
                 .map_err(|e| anyhow::anyhow!("alert-deliverer record producer: {e}"))?;
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
@@ -143,7 +145,7 @@ impl Elected {
                         // The group's messages are never read here: polling serves the
                         // rebalance callbacks and keeps the membership alive.
                         if let Some(Err(e)) = consumer.poll(Duration::from_millis(200)) {
-                            warn!(error = %e, "alert-deliverer election");
+                            consumer.context().log.warn("alert-deliverer election", &e);
                         }
                     }
                     leader.store(false, Ordering::Release);

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use motstream_ingest::QuietContext;
 use rdkafka::Message;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -17,7 +18,10 @@ use crate::alert_feed::AlertTransition;
 
 /// A producer for the alerts topic: idempotent, so librdkafka's retries never duplicate or
 /// reorder a transition.
-pub fn producer(brokers: &str, extra: &BTreeMap<String, String>) -> anyhow::Result<FutureProducer> {
+pub fn producer(
+    brokers: &str,
+    extra: &BTreeMap<String, String>,
+) -> anyhow::Result<FutureProducer<QuietContext>> {
     motstream_ingest::kafka_config(
         brokers,
         &[
@@ -28,13 +32,13 @@ pub fn producer(brokers: &str, extra: &BTreeMap<String, String>) -> anyhow::Resu
         ],
         extra,
     )
-    .create()
+    .create_with_context(QuietContext::new("alerts-topic producer"))
     .map_err(|e| anyhow::anyhow!("creating the alerts-topic producer: {e}"))
 }
 
 /// Produces every queued transition until the queue closes, in order.
 pub async fn run(
-    producer: FutureProducer,
+    producer: FutureProducer<QuietContext>,
     topic: String,
     mut rx: mpsc::Receiver<Arc<AlertTransition>>,
 ) {
