@@ -40,6 +40,10 @@ pub struct Halted {
 /// 10 s bound.
 pub const FINISH_WITHIN: Duration = Duration::from_secs(5);
 
+/// Longest a stopping engine waits for its evaluation to end (a tick's evaluation takes
+/// milliseconds; taking delivery over can block on the broker).
+const HALT_WITHIN: Duration = Duration::from_secs(2);
+
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -348,17 +352,29 @@ fn run_loop(
 }
 
 impl AlertEngine {
-    /// Stops evaluating (within one 50 ms slice of the tick, or the tick in progress) and
-    /// returns what is left to finish. Halt before ingest drops partitions at shutdown, so
+    /// Stops evaluating (within one 50 ms slice of the tick, or the tick in progress, at most
+    /// [`HALT_WITHIN`]) and returns what is left to finish. Halt before ingest drops partitions at shutdown, so
     /// that no evaluation sees them gone and resolves alerts that still hold.
     pub async fn halt(mut self) -> Halted {
         // Release pairs with the loop's Acquire load.
         self.stop.store(true, Ordering::Release);
+        // A tick taking delivery over reads the record back (up to 15 s with the broker away):
+        // the shutdown does not wait for that; the thread ends on its own.
         let election = match self.thread.take() {
-            Some(t) => tokio::task::spawn_blocking(move || t.join().ok())
-                .await
-                .ok()
-                .flatten(),
+            Some(t) => tokio::time::timeout(
+                HALT_WITHIN,
+                tokio::task::spawn_blocking(move || t.join().ok()),
+            )
+            .await
+            .unwrap_or_else(|_| {
+                warn!(
+                    secs = HALT_WITHIN.as_secs(),
+                    "alert evaluation did not stop in time; shutting down beside it"
+                );
+                Ok(None)
+            })
+            .ok()
+            .flatten(),
             None => None,
         };
         Halted {
