@@ -1,7 +1,7 @@
 //! The documented limits every event is validated against.
 
 /// Bounds on event fields. Every limit is in bytes of UTF-8 unless it says otherwise; the
-/// defaults are the documented limits (README, "Event format").
+/// defaults are the documented limits (docs/formats.md, "Event format").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Largest accepted payload (default 64 KiB); larger messages are rejected before parsing.

@@ -1,5 +1,5 @@
 //! The catalog: the YAML file that declares experiences, MOTs, SMOTO rules, targets, owners,
-//! runbooks and alert policy (format in README, "Catalog format"; annotated examples under
+//! runbooks and alert policy (format in docs/formats.md, "Catalog format"; annotated examples under
 //! `deploy/catalog/`).
 //!
 //! Loading checks everything and reports every problem at once, each with its line and field,
