@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use motstream_tests::service::{ServiceProcess, Topics};
 use motstream_tests::workload::{Truth, counts, merged, produce_all, total, workload};
-use motstream_tests::{consume, message_count, now_ms, unique};
+use motstream_tests::{consume, message_count, now_ms, unique, wait_for};
 
 const WAIT: Duration = Duration::from_secs(180);
 
@@ -172,19 +172,19 @@ async fn two_instances_split_partitions_merge_exactly_and_the_survivor_takes_ove
     // Produce only once the group has split the partitions: otherwise the first instance can
     // count everything before the second joins, and the split is never exercised.
     let owned = |s: &serde_json::Value| s["health"]["partitions"].as_array().map_or(0, Vec::len);
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let (sa, sb) = (a.status("1h"), b.status("1h"));
-        let (pa, pb) = (owned(&sa), owned(&sb));
-        if pa > 0 && pb > 0 && pa + pb == 4 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the group never split the partitions: {pa} and {pb}"
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    wait_for(
+        WAIT,
+        Duration::from_millis(250),
+        || {
+            let (pa, pb) = (owned(&a.status("1h")), owned(&b.status("1h")));
+            if pa > 0 && pb > 0 && pa + pb == 4 {
+                Ok(())
+            } else {
+                Err((pa, pb))
+            }
+        },
+        |(pa, pb)| format!("the group never split the partitions: {pa} and {pb}"),
+    );
     produce_all(&t.events, &msgs);
     let want = truth.valid();
     let deadline = std::time::Instant::now() + WAIT;
