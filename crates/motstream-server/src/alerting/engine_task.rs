@@ -35,9 +35,9 @@ pub struct Halted {
 }
 
 /// Longest a stopping engine waits for the hand-over and the receivers together. In an
-/// outage each of them would wait out its own broker timeout (the election's leave and record
-/// flush, a queued transition's send): taken one after another they reached the service's
-/// 10 s bound.
+/// outage each of them waits out its own broker timeout (the election's leave and record
+/// flush, a queued transition's send): taken one after another, and before ingest's final
+/// commit, they could add up past the service's 10 s bound.
 pub const FINISH_WITHIN: Duration = Duration::from_secs(5);
 
 /// Longest a stopping engine waits for its evaluation to end (a tick's evaluation takes
@@ -338,7 +338,10 @@ fn run_loop(
         if next > now {
             // In slices, so that a stop does not wait out the tick.
             while !stopped() && Instant::now() < next {
-                std::thread::sleep((next - Instant::now()).min(Duration::from_millis(50)));
+                std::thread::sleep(
+                    next.saturating_duration_since(Instant::now())
+                        .min(Duration::from_millis(50)),
+                );
             }
         } else {
             // Fell behind (a slow tick): start the cadence again from now rather than burst.
@@ -352,30 +355,36 @@ fn run_loop(
 }
 
 impl AlertEngine {
-    /// Stops evaluating (within one 50 ms slice of the tick, or the tick in progress, at most
-    /// [`HALT_WITHIN`]) and returns what is left to finish. Halt before ingest drops partitions at shutdown, so
-    /// that no evaluation sees them gone and resolves alerts that still hold.
+    /// Stops evaluating (within a 50 ms slice of the tick's wait, or once the tick in progress
+    /// ends, at most [`HALT_WITHIN`]) and returns what is left to finish. The service halts
+    /// the engine before ingest drops partitions at shutdown, so that no evaluation sees them
+    /// gone and resolves alerts that still hold.
     pub async fn halt(mut self) -> Halted {
         // Release pairs with the loop's Acquire load.
         self.stop.store(true, Ordering::Release);
-        // A tick taking delivery over reads the record back (up to 15 s with the broker away):
-        // the shutdown does not wait for that; the thread ends on its own.
         let election = match self.thread.take() {
-            Some(t) => tokio::time::timeout(
+            None => None,
+            // A tick taking delivery over reads the record back (up to 15 s with the broker
+            // away): the shutdown does not wait for that; the thread ends on its own.
+            Some(t) => match tokio::time::timeout(
                 HALT_WITHIN,
-                tokio::task::spawn_blocking(move || t.join().ok()),
+                tokio::task::spawn_blocking(move || t.join()),
             )
             .await
-            .unwrap_or_else(|_| {
-                warn!(
-                    secs = HALT_WITHIN.as_secs(),
-                    "alert evaluation did not stop in time; shutting down beside it"
-                );
-                Ok(None)
-            })
-            .ok()
-            .flatten(),
-            None => None,
+            {
+                Ok(Ok(Ok(election))) => Some(election),
+                Ok(_) => {
+                    error!("the alert engine thread panicked; nothing to hand over");
+                    None
+                }
+                Err(_) => {
+                    warn!(
+                        secs = HALT_WITHIN.as_secs(),
+                        "alert evaluation did not stop in time; shutting down beside it"
+                    );
+                    None
+                }
+            },
         };
         Halted {
             election,
