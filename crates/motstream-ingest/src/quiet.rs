@@ -56,8 +56,8 @@ impl Quiet {
 /// One Kafka client's complaints, written through a [`Quiet`]: each kind once per [`HOLD`],
 /// naming the client and how many lines like it were held back. Every long-lived client of
 /// the service logs through one of these; with rdkafka's default context each wrote its own
-/// copy of every connection failure several times a second (a 30 s outage: ~650 lines from
-/// the state follower and the deliverer election alone).
+/// copy of every connection failure several times a second (a 30 s outage of one instance:
+/// 734 lines at info and above, 91 with every client quieted).
 #[derive(Debug)]
 pub struct QuietLog {
     client: &'static str,
