@@ -36,15 +36,20 @@ struct AppState {
     rendered: Arc<Rendered>,
 }
 
-/// The `/status` bodies rendered in the last [`crate::state::SHARED_FOR`], by window. At 1,000
+/// The `/status` bodies, by window, each reused for [`crate::state::reuse_for`] its rendering. At 1,000
 /// MOTs a body is about a megabyte of JSON: building and serialising it per request cost ingest
 /// two thirds of its rate with 64 dashboards polling (benches/queries.rs), while the status
 /// beneath it is shared anyway. The lock is held while a missing body is rendered, so callers
 /// who miss together wait for one rendering.
 #[derive(Default)]
 struct Rendered {
-    bodies:
-        std::sync::Mutex<std::collections::HashMap<u64, (std::time::Instant, axum::body::Bytes)>>,
+    bodies: std::sync::Mutex<std::collections::HashMap<u64, Body>>,
+}
+
+struct Body {
+    /// Until when it is served.
+    until: std::time::Instant,
+    bytes: axum::body::Bytes,
 }
 
 /// Windows kept at once; past it the cache starts again (windows come from requests).
@@ -61,17 +66,26 @@ impl Rendered {
             .bodies
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((at, b)) = bodies.get(&key)
-            && at.elapsed() < crate::state::SHARED_FOR
+        let now = std::time::Instant::now();
+        if let Some(b) = bodies.get(&key)
+            && now < b.until
         {
-            return Ok(b.clone());
+            return Ok(b.bytes.clone());
         }
-        let body = axum::body::Bytes::from(render()?);
+        let bytes = axum::body::Bytes::from(render()?);
         if bodies.len() >= RENDERED_WINDOWS {
             bodies.clear();
         }
-        bodies.insert(key, (std::time::Instant::now(), body.clone()));
-        Ok(body)
+        let done = std::time::Instant::now();
+        let until = done + crate::state::reuse_for(done - now);
+        bodies.insert(
+            key,
+            Body {
+                until,
+                bytes: bytes.clone(),
+            },
+        );
+        Ok(bytes)
     }
 }
 

@@ -41,10 +41,28 @@ pub struct AggregatorState {
 /// times a second. Every answer carries the time it was computed at.
 pub const SHARED_FOR: Duration = Duration::from_millis(50);
 
+/// A shared answer is also reused for this many times what it took to compute, so that
+/// callers polling without pause spend at most a ninth of a core on recomputing it (at 1,000
+/// MOTs every MOT's status takes 17-31 ms: recomputed every 50 ms it took half a core from
+/// ingest, benches/queries.rs).
+pub const REUSE_PER_COST: u32 = 8;
+
+/// The most a shared answer is reused, however long it took: a dashboard's numbers stay
+/// within a second of the windows at any catalog size, at the cost of the bound above.
+pub const SHARED_AT_MOST: Duration = Duration::from_secs(1);
+
+/// How long an answer that took `cost` to compute is reused: see [`REUSE_PER_COST`].
+pub fn reuse_for(cost: Duration) -> Duration {
+    cost.saturating_mul(REUSE_PER_COST)
+        .clamp(SHARED_FOR, SHARED_AT_MOST)
+}
+
 #[derive(Debug)]
 struct Snapshot {
     window_ms: u64,
     at: Instant,
+    /// How long it is reused: [`reuse_for`] its computation.
+    reuse: Duration,
     now_ms: i64,
     all: Arc<Vec<ExperienceStatus>>,
 }
@@ -127,7 +145,7 @@ impl AggregatorState {
     }
 
     /// Every experience's status over the last `window_ms`, and the time it is as of; reused
-    /// for up to [`SHARED_FOR`] for the same window. Blocks while another caller computes it
+    /// for the same window for [`reuse_for`] its computation (50 ms to 1 s). Blocks while another caller computes it
     /// (tens of ms at 1,000 MOTs): call it from a blocking thread, never an async worker.
     pub fn all(&self, window_ms: u64) -> Result<(Arc<Vec<ExperienceStatus>>, i64), QueryError> {
         // A std mutex: held for a pointer copy, never across an await or the computation.
@@ -135,7 +153,7 @@ impl AggregatorState {
         let cached = || {
             lock()
                 .as_ref()
-                .filter(|c| c.window_ms == window_ms && c.at.elapsed() < SHARED_FOR)
+                .filter(|c| c.window_ms == window_ms && c.at.elapsed() < c.reuse)
                 .map(|c| (Arc::clone(&c.all), c.now_ms))
         };
         if let Some(hit) = cached() {
@@ -148,10 +166,12 @@ impl AggregatorState {
             return Ok(hit);
         }
         let now_ms = crate::now_ms();
+        let started = Instant::now();
         let all = Arc::new(self.agg.status_all(window_ms, now_ms)?);
         *lock() = Some(Snapshot {
             window_ms,
             at: Instant::now(),
+            reuse: reuse_for(started.elapsed()),
             now_ms,
             all: Arc::clone(&all),
         });
@@ -420,6 +440,16 @@ mod tests {
 
     const NOW: i64 = 1_700_000_000_000;
     const MIN: i64 = 60_000;
+
+    #[test]
+    fn a_shared_answer_is_reused_for_eight_times_its_cost_within_bounds() {
+        assert_eq!(reuse_for(Duration::from_micros(300)), SHARED_FOR);
+        assert_eq!(
+            reuse_for(Duration::from_millis(25)),
+            Duration::from_millis(200)
+        );
+        assert_eq!(reuse_for(Duration::from_secs(3)), SHARED_AT_MOST);
+    }
 
     #[test]
     fn a_dead_lettered_future_event_is_counted_for_its_mot() {
