@@ -1,11 +1,12 @@
 //! Ingest under a burst of dashboard queries: the whole service in-process (ingest from the
 //! real broker, the aggregator, HTTP and gRPC) drains a backlog of `--events` events of a
-//! 1,000-MOT catalog, once with no queries and once with `--callers` concurrent callers (half
-//! polling `/status?window=5m`, half `GetMot` of a random MOT over 5m). Prints ingest's applied
-//! rate for both, and the calls the callers completed.
+//! 1,000-MOT catalog while `--callers` concurrent callers (half polling `/status?window=5m`,
+//! half `GetMot` of a random MOT over 5m) call in every other phase of `--phase-ms` and pause
+//! in the others; `--rounds` drains. Prints, per drain and over all, ingest's median applied
+//! rate in the phases with callers against the phases without, and the calls completed.
 //!
 //! cargo bench -p motstream-benches --bench queries -- --brokers 127.0.0.1:PORT \
-//!     [--events 1000000] [--callers 64] [--pause-ms 100] [--partitions 4]
+//!     [--events 1000000] [--callers 64] [--pause-ms 100] [--partitions 4] [--rounds 3] [--phase-ms 1000]
 //!
 //! `--pause-ms` is each caller's pause between its calls (100: dashboards refreshing 10 times a
 //! second each; 0: back to back, which measures the callers' own CPU competing with ingest on
@@ -90,12 +91,15 @@ fn backlog(brokers: &str, topic: &str, n: u64, catalog: &Catalog) {
 }
 
 struct Outcome {
-    applied_per_sec: f64,
+    /// Ingest's applied rate over each phase with the callers calling, and each without.
+    with: Vec<f64>,
+    without: Vec<f64>,
     calls: u64,
     errors: u64,
 }
 
-/// Drains a fresh backlog with a fresh service, with `callers` querying meanwhile.
+/// Drains a fresh backlog with a fresh service; `callers` query in every other phase of
+/// `--phase-ms`, and pause in the others.
 fn drain(
     brokers: &str,
     catalog_path: &std::path::Path,
@@ -120,23 +124,27 @@ fn drain(
     cfg.alerts.topic = None;
     let server_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .thread_name("server")
         .enable_all()
         .build()
         .expect("server runtime");
     let service = server_rt.block_on(Service::start(&cfg)).expect("service");
     let (http, grpc) = (service.http_addr, service.grpc_addr);
     let stop = Arc::new(AtomicBool::new(false));
+    let active = Arc::new(AtomicBool::new(false));
     let calls = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
     let client_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .thread_name("caller")
         .enable_all()
         .build()
         .expect("client runtime");
     let mot_ids: Arc<Vec<String>> = Arc::new(catalog.mots.iter().map(|m| m.id.clone()).collect());
     for c in 0..callers {
-        let (stop, calls, errors, ids) = (
+        let (stop, active, calls, errors, ids) = (
             Arc::clone(&stop),
+            Arc::clone(&active),
             Arc::clone(&calls),
             Arc::clone(&errors),
             Arc::clone(&mot_ids),
@@ -154,12 +162,22 @@ fn drain(
                 };
             let mut i = c;
             while !stop.load(Ordering::Relaxed) {
+                // Relaxed: a flag polled by the callers.
+                if !active.load(Ordering::Relaxed) {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    continue;
+                }
                 let ok = if c % 2 == 0 {
-                    http_client
+                    // The body read, as a dashboard reads it (left unread, the connection is
+                    // not reused and every call opens a new one).
+                    match http_client
                         .get(format!("http://{http}/status?window=5m"))
                         .send()
                         .await
-                        .is_ok_and(|r| r.status().is_success())
+                    {
+                        Ok(r) if r.status().is_success() => r.bytes().await.is_ok(),
+                        _ => false,
+                    }
                 } else if let Some(g) = grpc_client.as_mut() {
                     i = (i + 7) % ids.len();
                     g.get_mot(pb::GetMotRequest {
@@ -183,34 +201,58 @@ fn drain(
             }
         });
     }
-    // Timed from the first applied event, so joining the group is not counted.
+    // Timed from the first applied event, so joining the group is not counted. The first
+    // two phases are left out: the windows' first touch of their memory falls in them.
+    let phase = Duration::from_millis(arg("--phase-ms", 1_000));
     let deadline = Instant::now() + Duration::from_secs(600);
-    let mut first: Option<(Instant, u64)> = None;
+    let (mut with, mut without) = (Vec::new(), Vec::new());
+    let mut phase_start: Option<(Instant, u64)> = None;
+    let mut phases = 0u32;
     let mut last_report = Instant::now();
     loop {
         let a = service.state.applied();
-        if first.is_none() && a > 0 {
-            first = Some((Instant::now(), a));
-        }
         if a >= n || Instant::now() > deadline {
             break;
         }
+        match phase_start {
+            None if a > 0 => phase_start = Some((Instant::now(), a)),
+            Some((t0, a0)) if t0.elapsed() >= phase => {
+                let rate = (a - a0) as f64 / t0.elapsed().as_secs_f64();
+                // Relaxed: see the callers.
+                let on = active.load(Ordering::Relaxed);
+                if phases >= 2 {
+                    if on {
+                        with.push(rate)
+                    } else {
+                        without.push(rate)
+                    }
+                }
+                phases += 1;
+                active.store(callers > 0 && !on, Ordering::Relaxed);
+                phase_start = Some((Instant::now(), a));
+            }
+            _ => {}
+        }
         if last_report.elapsed() >= Duration::from_secs(2) {
-            eprintln!("drain ({callers} callers): {a} of {n} applied");
+            eprintln!("drain: {a} of {n} applied");
             last_report = Instant::now();
         }
         std::thread::sleep(Duration::from_millis(2));
     }
-    let (t0, a0) = first.unwrap_or((Instant::now(), 0));
-    let applied_per_sec = (service.state.applied() - a0) as f64 / t0.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
     client_rt.shutdown_timeout(Duration::from_secs(5));
     server_rt.block_on(service.stop()).expect("service stopped");
     Outcome {
-        applied_per_sec,
+        with,
+        without,
         calls: calls.load(Ordering::Relaxed),
         errors: errors.load(Ordering::Relaxed),
     }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 fn main() {
@@ -227,22 +269,41 @@ fn main() {
     let catalog = Catalog::from_yaml(&yaml, "generated.yaml").expect("catalog");
     let path = std::env::temp_dir().join(format!("motstream-queries-{}.yaml", std::process::id()));
     std::fs::write(&path, yaml).expect("catalog written");
-    let quiet = drain(&brokers, &path, &catalog, 0);
-    let busy = drain(&brokers, &path, &catalog, callers);
+    // Alternated within one drain, phase by phase: one drain's rate varies by ±10% from run
+    // to run on this kind of machine, as much as the effect measured, while neighbouring
+    // seconds of one drain see the same machine.
+    let rounds: usize = arg("--rounds", 3);
+    let mut runs = Vec::new();
+    for round in 1..=rounds.max(1) {
+        eprintln!("queries: round {round} of {rounds}");
+        runs.push(drain(&brokers, &path, &catalog, callers));
+    }
     let _ = std::fs::remove_file(&path);
-    println!(
-        "| callers | pause between calls | ingest applied/s | calls completed | call errors |"
-    );
-    println!("| --- | --- | --- | --- | --- |");
     let pause: u64 = arg("--pause-ms", 100);
-    for (c, o) in [(0, &quiet), (callers, &busy)] {
+    println!(
+        "| round | phases with / without {callers} callers | ingest applied/s with (median) | without (median) | share | calls completed | call errors |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    for (r, o) in runs.iter().enumerate() {
+        let (w, wo) = (median(o.with.clone()), median(o.without.clone()));
         println!(
-            "| {c} | {pause} ms | {:.0} | {} | {} |",
-            o.applied_per_sec, o.calls, o.errors
+            "| {} | {} / {} | {w:.0} | {wo:.0} | {:.1}% | {} | {} |",
+            r + 1,
+            o.with.len(),
+            o.without.len(),
+            w * 100.0 / wo,
+            o.calls,
+            o.errors
         );
     }
+    let all_with = median(runs.iter().flat_map(|o| o.with.iter().copied()).collect());
+    let all_without = median(
+        runs.iter()
+            .flat_map(|o| o.without.iter().copied())
+            .collect(),
+    );
     println!(
-        "with {callers} callers, ingest ran at {:.1}% of its rate without them",
-        busy.applied_per_sec * 100.0 / quiet.applied_per_sec
+        "all phases: with {callers} callers ({pause} ms between calls), ingest ran at {:.1}% of its rate without them ({all_with:.0} against {all_without:.0} events/s, medians)",
+        all_with * 100.0 / all_without
     );
 }
