@@ -173,36 +173,51 @@ impl Service {
 
     /// Stops ingest (finishing the batch, committing, leaving the group) and the servers.
     pub async fn stop(mut self) -> anyhow::Result<()> {
+        // Each step's time goes in one line at the end: a slow exit then says which step
+        // took the time, or that none of them did.
+        let started = std::time::Instant::now();
         // Evaluation stops first, so that no alert is judged on partitions ingest is dropping.
         let halted = match self.alert_engine.take() {
             Some(a) => Some(a.halt().await),
             None => None,
         };
+        let halt_took = started.elapsed();
         // Release pairs with the ingest loop's Acquire load.
         self.stop_ingest.store(true, Ordering::Release);
         // Ingest's final commit and the alerts' hand-over each have their own bound; run side
         // by side, a broker outage costs the longer of them, not their sum.
         let ingest = self.ingest.take();
         let ingest = async move {
-            match ingest {
+            let r = match ingest {
                 Some(t) => tokio::task::spawn_blocking(move || t.join())
-                    .await?
-                    .map_err(|_| anyhow::anyhow!("the ingest thread panicked"))?
-                    .map_err(anyhow::Error::from),
+                    .await
+                    .map_err(anyhow::Error::from)
+                    .and_then(|j| j.map_err(|_| anyhow::anyhow!("the ingest thread panicked")))
+                    .and_then(|r| r.map_err(anyhow::Error::from)),
                 None => Ok(()),
-            }
+            };
+            (r, started.elapsed())
         };
         let alerts = async move {
             if let Some(h) = halted {
                 h.finish().await;
             }
+            started.elapsed()
         };
-        let (ingested, ()) = tokio::join!(ingest, alerts);
+        let ((ingested, ingest_took), alerts_took) = tokio::join!(ingest, alerts);
         let _ = self.stop_http.send(true);
-        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        let servers = tokio::time::timeout(Duration::from_secs(5), async {
             tokio::join!(&mut self.http, &mut self.grpc_task)
         })
         .await;
+        info!(
+            halt_ms = halt_took.as_millis() as u64,
+            ingest_ms = ingest_took.as_millis() as u64,
+            alerts_ms = alerts_took.as_millis() as u64,
+            total_ms = started.elapsed().as_millis() as u64,
+            servers_closed = servers.is_ok(),
+            "shutdown steps done"
+        );
         ingested
     }
 }
@@ -254,6 +269,8 @@ pub fn run(cfg: &ServiceConfig) -> anyhow::Result<()> {
     });
     // Do not wait for a blocking task still joining a stuck ingest thread.
     rt.shutdown_background();
+    // After "shutdown steps done": time between the two lines is spent in drops.
+    info!("exiting");
     result
 }
 
