@@ -36,8 +36,8 @@ struct AppState {
     rendered: Arc<Rendered>,
 }
 
-/// The `/status` bodies, by window, each reused for [`crate::state::reuse_for`] its rendering. At 1,000
-/// MOTs a body is about a megabyte of JSON: building and serialising it per request cost ingest
+/// The `/status` bodies, by window, each reused for [`crate::state::reuse_for`] its rendering.
+/// At 1,000 MOTs a body is about a megabyte of JSON: building and serialising it per request cost ingest
 /// two thirds of its rate with 64 dashboards polling (benches/queries.rs), while the status
 /// beneath it is shared anyway. The lock is held while a missing body is rendered, so callers
 /// who miss together wait for one rendering.
@@ -66,9 +66,9 @@ impl Rendered {
             .bodies
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let now = std::time::Instant::now();
+        let started = std::time::Instant::now();
         if let Some(b) = bodies.get(&key)
-            && now < b.until
+            && started < b.until
         {
             return Ok(b.bytes.clone());
         }
@@ -76,12 +76,10 @@ impl Rendered {
         if bodies.len() >= RENDERED_WINDOWS {
             bodies.clear();
         }
-        let done = std::time::Instant::now();
-        let until = done + crate::state::reuse_for(done - now);
         bodies.insert(
             key,
             Body {
-                until,
+                until: crate::state::served_until(started),
                 bytes: bytes.clone(),
             },
         );

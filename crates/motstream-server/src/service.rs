@@ -211,10 +211,10 @@ impl Service {
         })
         .await;
         info!(
-            halt_ms = halt_took.as_millis() as u64,
-            ingest_ms = ingest_took.as_millis() as u64,
-            alerts_ms = alerts_took.as_millis() as u64,
-            total_ms = started.elapsed().as_millis() as u64,
+            halt_ms = crate::state::ms(halt_took),
+            ingest_ms = crate::state::ms(ingest_took),
+            alerts_ms = crate::state::ms(alerts_took),
+            total_ms = crate::state::ms(started.elapsed()),
             servers_closed = servers.is_ok(),
             "shutdown steps done"
         );

@@ -58,12 +58,17 @@ pub fn reuse_for(cost: Duration) -> Duration {
         .clamp(SHARED_FOR, SHARED_AT_MOST)
 }
 
+/// Until when an answer whose computation began at `started` and ends now is served.
+pub(crate) fn served_until(started: Instant) -> Instant {
+    let done = Instant::now();
+    done + reuse_for(done.saturating_duration_since(started))
+}
+
 #[derive(Debug)]
 struct Snapshot {
     window_ms: u64,
-    at: Instant,
-    /// How long it is reused: [`reuse_for`] its computation.
-    reuse: Duration,
+    /// Until when it is served: [`reuse_for`] its computation after it was computed.
+    until: Instant,
     now_ms: i64,
     all: Arc<Vec<ExperienceStatus>>,
 }
@@ -73,7 +78,7 @@ pub(crate) fn partition_id(k: PartitionKey) -> PartitionId {
     PartitionId((i32::from(k.topic) << 20) | (k.partition & 0xF_FFFF))
 }
 
-fn ms(d: Duration) -> u64 {
+pub(crate) fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
@@ -155,7 +160,7 @@ impl AggregatorState {
         let cached = || {
             lock()
                 .as_ref()
-                .filter(|c| c.window_ms == window_ms && c.at.elapsed() < c.reuse)
+                .filter(|c| c.window_ms == window_ms && Instant::now() < c.until)
                 .map(|c| (Arc::clone(&c.all), c.now_ms))
         };
         if let Some(hit) = cached() {
@@ -172,8 +177,7 @@ impl AggregatorState {
         let all = Arc::new(self.agg.status_all(window_ms, now_ms)?);
         *lock() = Some(Snapshot {
             window_ms,
-            at: Instant::now(),
-            reuse: reuse_for(started.elapsed()),
+            until: served_until(started),
             now_ms,
             all: Arc::clone(&all),
         });
