@@ -36,6 +36,12 @@ pub(crate) struct WriterState {
     /// ([`PartitionWriter::set_next_offset`]); `None` until told. Kept here, under the same
     /// lock as the state, so a snapshot's covered offset is exactly what it holds.
     pub(crate) next_offset: Option<i64>,
+    /// The earliest bucket time (ms) any ring was written at since the last base snapshot
+    /// ([`PartitionWriter::encode_base`]); `i64::MIN` when unknown (a new or restored
+    /// partition), `i64::MAX` when nothing was. A delta snapshot carries every ring bucket
+    /// from here on, so it must cover late events and rotations closing old head buckets,
+    /// not only the newest bucket.
+    pub(crate) dirty_from: i64,
 }
 
 /// The memos of one MOT's detail slots, one per detail tier.
@@ -64,7 +70,14 @@ impl WriterState {
                 l.journey_timeout_ms,
             ),
             next_offset: None,
+            dirty_from: i64::MIN,
         }
+    }
+
+    /// Notes a ring write in the bucket of `t_ms` (see `dirty_from`).
+    #[inline]
+    pub(crate) fn dirty(&mut self, t_ms: i64) {
+        self.dirty_from = self.dirty_from.min(t_ms);
     }
 }
 
@@ -93,6 +106,7 @@ impl WriterState {
         at_ms: i64,
         future: bool,
     ) {
+        self.dirty(at_ms);
         inc(if future {
             &mot.future_total
         } else {
@@ -247,6 +261,9 @@ impl<'a> PartitionWriter<'a> {
 
         let which = if obs.success { SUCCESS } else { FAILURE };
         head.note_time(t);
+        // Every write below is in the bucket of `t`, except rotations (noted in them).
+        w.dirty(t);
+        let dirty = &mut w.dirty_from;
         let mut applied = false;
         for (k, (tier, cur)) in l.counter.iter().zip(w.counter.iter_mut()).enumerate() {
             let (slot, tag) = cur.locate(tier, t);
@@ -254,6 +271,7 @@ impl<'a> PartitionWriter<'a> {
                 // Rotation: close the head's bucket into its ring slot.
                 let ring = cell.get_or_init(|| Box::new(MotState::new(l, t)));
                 let old_index = tier.index(t) - i64::from(tag_offset(tag, old));
+                *dirty = (*dirty).min(old_index.saturating_mul(tier.res_ms));
                 if let Some(c) = ring.counters().get(tier.slot(old_index))
                     && c.claim(old)
                 {
@@ -298,12 +316,14 @@ impl<'a> PartitionWriter<'a> {
                     (p.exps.get(exp.0 as usize), p.exp_heads.get(exp.0 as usize))
             {
                 let weight = topo.weight_fp(idx);
+                let dirty = &mut w.dirty_from;
                 for (k, (tier, cur)) in l.counter.iter().zip(w.counter.iter_mut()).enumerate() {
                     let (slot, tag) = cur.locate(tier, t);
                     let wrote = head.add(k, tag, 0, weight, |old, v| {
                         // Rotation: close the head's bucket into its ring slot.
                         let e = cell.get_or_init(|| Box::new(ExpState::new(l, t)));
                         let old_index = tier.index(t) - i64::from(tag_offset(tag, old));
+                        *dirty = (*dirty).min(old_index.saturating_mul(tier.res_ms));
                         if let Some(c) = e.counters().get(tier.slot(old_index))
                             && c.claim(old)
                         {
@@ -442,7 +462,9 @@ impl<'a> PartitionWriter<'a> {
         let live = p.live_totals();
         let w = &mut *self.w;
         let cursors = &mut w.counter;
+        let dirty = &mut w.dirty_from;
         let report = w.journeys.expire(clock, |exp, last_mot, at_ms| {
+            *dirty = (*dirty).min(at_ms);
             if let Some(lt) = live {
                 lt.abandoned(exp as usize, 1);
             }
@@ -489,7 +511,26 @@ impl<'a> PartitionWriter<'a> {
     /// compatibility mark (e.g. a hash of the catalog's MOT ids); `now_ms` anchors the
     /// encoding of bucket positions when the partition has no watermark yet.
     pub fn encode_snapshot(&self, stamp: u64, now_ms: i64) -> Vec<u8> {
-        crate::snapshot::encode(self.part, &self.w, stamp, now_ms)
+        crate::snapshot::encode(self.part, &self.w, stamp, now_ms, 0, None)
+    }
+
+    /// A whole snapshot like [`Self::encode_snapshot`], marked as base `id`: the deltas
+    /// encoded after it ([`Self::encode_delta`]) are relative to it.
+    pub fn encode_base(&mut self, stamp: u64, now_ms: i64, id: u64) -> Vec<u8> {
+        let bytes = crate::snapshot::encode(self.part, &self.w, stamp, now_ms, id, None);
+        self.w.dirty_from = i64::MAX;
+        bytes
+    }
+
+    /// What changed since the last [`Self::encode_base`] (which was base `base`): every ring
+    /// bucket written since, and all of the partition's other state (heads, journeys,
+    /// labels, statistics), which is small. Applied to that base
+    /// ([`crate::Aggregator::apply_delta`]) it gives exactly what [`Self::encode_snapshot`] would.
+    /// Its size depends on how far back writes reached since the base, not on the history
+    /// the rings hold.
+    pub fn encode_delta(&self, stamp: u64, now_ms: i64, base: u64) -> Vec<u8> {
+        let from = self.w.dirty_from;
+        crate::snapshot::encode(self.part, &self.w, stamp, now_ms, base, Some(from))
     }
 
     /// The partition being written.

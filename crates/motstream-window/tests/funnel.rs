@@ -217,16 +217,16 @@ fn a_snapshot_of_the_previous_format_version_is_refused_by_name() {
     let p = agg.partition(PartitionId(0));
     four_journeys(&p, NOW);
     let mut bytes = p.writer().encode_snapshot(STAMP, NOW);
-    bytes[4] = 2;
+    bytes[4] = 3;
     let e = agg.decode_snapshot(&bytes, STAMP).unwrap_err();
     assert_eq!(
         e,
         SnapshotError::OtherVersion {
-            found: 2,
-            expected: 3
+            found: 3,
+            expected: 4
         }
     );
-    assert!(e.to_string().contains("version 2"), "{e}");
+    assert!(e.to_string().contains("version 3"), "{e}");
 }
 
 #[test]

@@ -203,6 +203,45 @@ proptest! {
     }
 
     #[test]
+    fn a_base_with_its_deltas_applied_is_the_whole_snapshot_at_each_delta(
+        ops in ops(),
+        a in 0.0f64..1.0,
+        b in 0.0f64..1.0,
+    ) {
+        let agg = Aggregator::new(topology(), small()).unwrap();
+        let p = agg.partition(PartitionId(3));
+        let (k1, k2) = {
+            let n = ops.len() as f64;
+            let (x, y) = if a < b { (a, b) } else { (b, a) };
+            ((n * x) as usize, (n * y) as usize)
+        };
+        let mut now = T0;
+        let run = |from: usize, to: usize, now: &mut i64| {
+            for (i, (dt, op)) in ops[from..to].iter().enumerate() {
+                *now += dt;
+                apply(&p, *now, op, (from + i) as i64);
+            }
+        };
+        run(0, k1, &mut now);
+        let base = p.writer().encode_base(STAMP, now, 7);
+        let follower = Aggregator::new(topology(), small()).unwrap();
+        let mut copy = follower.decode_snapshot(&base, STAMP).unwrap();
+        prop_assert!(!copy.is_delta());
+        prop_assert_eq!(copy.base(), 7);
+        for (from, to) in [(k1, k2), (k2, ops.len())] {
+            run(from, to, &mut now);
+            let delta = p.writer().encode_delta(STAMP, now, 7);
+            let d = follower.decode_snapshot(&delta, STAMP).unwrap();
+            prop_assert!(d.is_delta());
+            copy = follower.apply_delta(copy, d).unwrap();
+            follower.install_copy(&copy, false);
+            prop_assert_eq!(views(&follower, now), views(&agg, now));
+            let whole = snapshot_of(&p, now);
+            prop_assert_eq!(snapshot_of(&follower.partition(PartitionId(3)), now), whole);
+        }
+    }
+
+    #[test]
     fn corrupted_snapshots_are_refused_or_restore_without_panicking(
         ops in ops(),
         flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
@@ -275,6 +314,35 @@ fn every_strict_prefix_of_a_snapshot_is_refused() {
     longer.push(0);
     assert!(agg.decode_snapshot(&longer, STAMP).is_err());
     assert!(agg.decode_snapshot(&bytes, STAMP).is_ok());
+}
+
+#[test]
+fn a_delta_of_another_base_or_a_whole_snapshot_as_delta_is_refused() {
+    let agg = Aggregator::new(topology(), small()).unwrap();
+    let p = agg.partition(PartitionId(1));
+    let base = agg
+        .decode_snapshot(&p.writer().encode_base(STAMP, T0, 7), STAMP)
+        .unwrap();
+    let other = agg
+        .decode_snapshot(&p.writer().encode_delta(STAMP, T0, 8), STAMP)
+        .unwrap();
+    assert!(matches!(
+        agg.apply_delta(base, other),
+        Err(SnapshotError::OtherBase {
+            found: 8,
+            expected: 7
+        })
+    ));
+    let base = agg
+        .decode_snapshot(&p.writer().encode_base(STAMP, T0, 7), STAMP)
+        .unwrap();
+    let whole = agg
+        .decode_snapshot(&p.writer().encode_base(STAMP, T0, 7), STAMP)
+        .unwrap();
+    assert!(matches!(
+        agg.apply_delta(base, whole),
+        Err(SnapshotError::NotADelta(_))
+    ));
 }
 
 #[test]

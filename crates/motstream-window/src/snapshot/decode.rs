@@ -54,6 +54,8 @@ pub(crate) fn decode(shared: &Shared, bytes: &[u8], stamp: u64) -> Result<Decode
             expected: stamp,
         });
     }
+    let base = r.fixed64("base")?;
+    let delta_from = opt(&mut r, "delta_from")?;
     let partition =
         i32::try_from(r.i("partition")?).map_err(|_| bad(&r, "partition", "not a 32-bit id"))?;
     let next_offset = opt(&mut r, "next_offset")?;
@@ -298,6 +300,8 @@ pub(crate) fn decode(shared: &Shared, bytes: &[u8], stamp: u64) -> Result<Decode
     r.end()?;
     Ok(Decoded {
         partition: PartitionId(partition),
+        base,
+        delta_from,
         next_offset,
         ref_ms,
         watermark,

@@ -25,14 +25,25 @@ pub(crate) fn stats_of(s: &Stats) -> [&AtomicU64; 9] {
     ]
 }
 
-/// Encodes `p`, whose writer state `w` the caller holds locked.
-pub(crate) fn encode(p: &PartitionState, w: &WriterState, stamp: u64, now_ms: i64) -> Vec<u8> {
+/// Encodes `p`, whose writer state `w` the caller holds locked, as base `base` (a whole
+/// snapshot) or, with `delta_from`, as a delta relative to base `base`: only the ring buckets
+/// from the bucket of `delta_from` on (everything else whole).
+pub(crate) fn encode(
+    p: &PartitionState,
+    w: &WriterState,
+    stamp: u64,
+    now_ms: i64,
+    base: u64,
+    delta_from: Option<i64>,
+) -> Vec<u8> {
     let l = &p.shared.layout;
     let mut o = Out::default();
     o.bytes(MAGIC);
     o.bytes(&[VERSION]);
     o.bytes(&fingerprint(&p.shared).to_le_bytes());
     o.bytes(&stamp.to_le_bytes());
+    o.bytes(&base.to_le_bytes());
+    opt(&mut o, delta_from);
     o.i(i64::from(p.id().0));
     opt(&mut o, w.next_offset);
     let ref_ms = if w.watermark != NO_WATERMARK {
@@ -92,6 +103,18 @@ pub(crate) fn encode(p: &PartitionState, w: &WriterState, stamp: u64, now_ms: i6
     let refs =
         |tiers: &[Tier]| -> Vec<u32> { tiers.iter().map(|t| tag_of(t.index(ref_ms))).collect() };
     let (cref, dref) = (refs(&l.counter), refs(&l.detail));
+    // Per tier, the first bucket written (as an offset from the reference bucket).
+    let mins = |tiers: &[Tier]| -> Vec<i64> {
+        tiers
+            .iter()
+            .map(|t| match delta_from {
+                Some(from) => t.index(from).saturating_sub(t.index(ref_ms)),
+                None => i64::MIN,
+            })
+            .collect()
+    };
+    let (cmin, dmin) = (mins(&l.counter), mins(&l.detail));
+    let (cref, dref) = (Refs(&cref, &cmin), Refs(&dref, &dmin));
 
     let mots: Vec<usize> = (0..p.heads.len())
         .filter(|&i| p.heads[i].touched() || p.mots[i].get().is_some())
@@ -103,7 +126,7 @@ pub(crate) fn encode(p: &PartitionState, w: &WriterState, stamp: u64, now_ms: i6
         o.u(u64::from(head.touched()));
         // Where the MOT's data begins: the alert engine's window coverage.
         o.i(head.earliest_ms().unwrap_or(0));
-        for (k, &r) in cref.iter().enumerate() {
+        for (k, &r) in cref.0.iter().enumerate() {
             let (tag, [s, f]) = head.raw(k);
             o.i(signed_tag_offset(tag, r));
             o.u(u64::from(s));
@@ -117,7 +140,7 @@ pub(crate) fn encode(p: &PartitionState, w: &WriterState, stamp: u64, now_ms: i6
         // Relaxed: the writer's own totals, read under its lock.
         o.u(m.late_total.load(Ordering::Relaxed));
         o.u(m.future_total.load(Ordering::Relaxed));
-        counter_pairs(&mut o, &l.counter, &cref, m.counters());
+        counter_pairs(&mut o, &l.counter, cref, m.counters());
         match m.detail_if_any() {
             None => o.u(0),
             Some(d) => {
@@ -125,7 +148,7 @@ pub(crate) fn encode(p: &PartitionState, w: &WriterState, stamp: u64, now_ms: i6
                 tiers(
                     &mut o,
                     &l.detail,
-                    &dref,
+                    dref,
                     d,
                     |s| {
                         let r = s.raw();
@@ -139,7 +162,7 @@ pub(crate) fn encode(p: &PartitionState, w: &WriterState, stamp: u64, now_ms: i6
             None => o.u(0),
             Some(f) => {
                 o.u(1);
-                counter_pairs(&mut o, &l.counter, &cref, f);
+                counter_pairs(&mut o, &l.counter, cref, f);
             }
         }
     }
@@ -152,7 +175,7 @@ pub(crate) fn encode(p: &PartitionState, w: &WriterState, stamp: u64, now_ms: i6
         o.u(i as u64);
         let head = &p.exp_heads[i];
         o.u(u64::from(head.touched()));
-        for (k, &r) in cref.iter().enumerate() {
+        for (k, &r) in cref.0.iter().enumerate() {
             let (tag, wf) = head.raw(k);
             o.i(signed_tag_offset(tag, r));
             o.u(wf);
@@ -165,7 +188,7 @@ pub(crate) fn encode(p: &PartitionState, w: &WriterState, stamp: u64, now_ms: i6
         tiers(
             &mut o,
             &l.counter,
-            &cref,
+            cref,
             e.counters(),
             |s| {
                 let (tag, j, wf) = s.raw();
@@ -181,7 +204,7 @@ pub(crate) fn encode(p: &PartitionState, w: &WriterState, stamp: u64, now_ms: i6
         tiers(
             &mut o,
             &l.detail,
-            &dref,
+            dref,
             e.mps(),
             |s| {
                 let (tag, max, bins) = s.raw();
@@ -216,7 +239,7 @@ fn opt(o: &mut Out, v: Option<i64>) {
 /// reference bucket and its values.
 /// A MOT's two-counter rings on the counter tiers (outcomes, or the funnel's reached and
 /// abandoned-here), empty slots left out.
-fn counter_pairs(o: &mut Out, counter: &[Tier], refs: &[u32], slots: &[CounterSlot<2>]) {
+fn counter_pairs(o: &mut Out, counter: &[Tier], refs: Refs<'_>, slots: &[CounterSlot<2>]) {
     tiers(
         o,
         counter,
@@ -233,21 +256,26 @@ fn counter_pairs(o: &mut Out, counter: &[Tier], refs: &[u32], slots: &[CounterSl
     );
 }
 
+/// Per tier: the reference bucket's tag, and the first bucket offset written (`i64::MIN`: all).
+#[derive(Clone, Copy)]
+struct Refs<'a>(&'a [u32], &'a [i64]);
+
 fn tiers<S, V>(
     o: &mut Out,
     tiers: &[Tier],
-    refs: &[u32],
+    refs: Refs<'_>,
     slots: &[S],
     raw: impl Fn(&S) -> Option<(u32, V)>,
     mut put: impl FnMut(&mut Out, V),
 ) {
-    for (t, &r) in tiers.iter().zip(refs) {
+    for ((t, &r), &min) in tiers.iter().zip(refs.0).zip(refs.1) {
         let range = t.offset as usize..(t.offset + t.cap) as usize;
         let found: Vec<(u32, V)> = slots
             .get(range)
             .unwrap_or(&[])
             .iter()
             .filter_map(&raw)
+            .filter(|(tag, _)| signed_tag_offset(*tag, r) >= min)
             .collect();
         o.u(found.len() as u64);
         for (tag, v) in found {

@@ -8,13 +8,22 @@
 //! the watermark and the partition's statistics. So its size depends on how many buckets
 //! hold data (bounded by the ring geometry), never on how many events made them.
 //!
-//! Format (version 3: version 2 plus each open journey's last MOT after its MOTs-seen bits,
+//! A snapshot is whole (a *base*, named by a caller-chosen id) or a *delta* of a base: all of
+//! the partition's state except the ring buckets older than the earliest bucket written since
+//! the base (tracked by the writer, so late events and head rotations that close old buckets
+//! are in it). [`crate::Aggregator::apply_delta`] puts a delta onto its base (or onto an earlier delta
+//! applied to it) and gives what a whole snapshot taken at the delta would hold. A busy
+//! partition's delta holds the buckets since its base, not the history its rings hold.
+//!
+//! Format (version 4: version 3 plus the base id and the delta's first time after the stamp;
+//! version 3 was version 2 plus each open journey's last MOT after its MOTs-seen bits,
 //! and each MOT's journey funnel ring after its detail ring; version 2 was version 1 plus
 //! each open journey's last-failed flag, the in-flight gauges after the journeys, and each
 //! MOT's earliest event time after its touched flag; older versions are refused with
 //! [`SnapshotError::OtherVersion`]), all integers LEB128 varints (signed ones zigzag):
 //! `"MSWS"`, version byte, layout fingerprint (8 bytes LE), caller stamp (8 bytes LE),
-//! partition, next offset (flag + value), reference time, watermark (flag + value), nine
+//! base id (8 bytes LE), delta's first time (flag + value), partition, next offset (flag +
+//! value), reference time, watermark (flag + value), nine
 //! statistics, reasons, channels, unidentified MOTs, journeys, MOTs, experiences. A bucket
 //! is written as its index relative to the reference time's bucket in its tier, so most
 //! take one or two bytes; its ring slot follows from the index and is checked for
@@ -31,6 +40,7 @@
 //! empty), and the writer's caches (cursors, slot memos), which rebuild themselves.
 
 mod decode;
+mod delta;
 mod encode;
 mod restore;
 mod wire;
@@ -43,7 +53,7 @@ pub(crate) use encode::encode;
 use crate::partition::PartitionId;
 
 const MAGIC: &[u8; 4] = b"MSWS";
-const VERSION: u8 = 3;
+const VERSION: u8 = 4;
 
 /// Why snapshot bytes were refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -80,6 +90,17 @@ pub enum SnapshotError {
         /// The one asked for.
         expected: u64,
     },
+    /// A delta of another base than the one it was applied to.
+    #[error("snapshot: a delta of base {found:016x} cannot apply to base {expected:016x}")]
+    OtherBase {
+        /// The delta's base.
+        found: u64,
+        /// The base it was applied to.
+        expected: u64,
+    },
+    /// [`crate::Aggregator::apply_delta`] was given a whole snapshot, or a delta of another partition.
+    #[error("snapshot: {0}")]
+    NotADelta(&'static str),
     /// The bytes break the format.
     #[error("snapshot.{field}: {why} at byte {offset}")]
     Malformed {
@@ -109,6 +130,16 @@ impl Snapshot {
     /// `None` if the writer was never told one.
     pub fn next_offset(&self) -> Option<i64> {
         self.d.next_offset
+    }
+
+    /// The base it is (a whole snapshot) or is a delta of.
+    pub fn base(&self) -> u64 {
+        self.d.base
+    }
+
+    /// Whether it is a delta (for [`crate::Aggregator::apply_delta`] onto its base) rather than whole.
+    pub fn is_delta(&self) -> bool {
+        self.d.delta_from.is_some()
     }
 
     /// The largest event time in it, ms; `None` if no event was applied.
@@ -225,6 +256,10 @@ pub(crate) type MpsRaw = (usize, u32, u32, Vec<(u8, u32)>);
 #[derive(Debug)]
 pub(crate) struct Decoded {
     pub partition: PartitionId,
+    /// The base it is or is a delta of (0: an unnamed whole snapshot).
+    pub base: u64,
+    /// For a delta: the time from whose bucket on every tier's ring buckets are in it.
+    pub delta_from: Option<i64>,
     pub next_offset: Option<i64>,
     /// The time bucket positions are relative to and around which fresh rings are made.
     pub ref_ms: i64,

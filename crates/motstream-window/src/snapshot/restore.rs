@@ -21,9 +21,14 @@ impl Aggregator {
     /// writer then continues from the snapshot's next offset. Call
     /// [`Aggregator::finish_rebuild`] once the tail after it is replayed.
     pub fn restore_partition(&self, snap: Snapshot, warming: bool) -> Arc<PartitionState> {
-        let d = snap.d;
-        let state = self.new_partition_state(d.partition, warming);
-        fill(&state, &d);
+        self.install_copy(&snap, warming)
+    }
+
+    /// Like [`Aggregator::restore_partition`], keeping the snapshot (a follower applies the
+    /// next delta to it).
+    pub fn install_copy(&self, snap: &Snapshot, warming: bool) -> Arc<PartitionState> {
+        let state = self.new_partition_state(snap.d.partition, warming);
+        fill(&state, &snap.d);
         self.install(state)
     }
 }
