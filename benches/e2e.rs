@@ -119,11 +119,17 @@ impl Sink for Measured {
     fn tick(&self, now: i64) {
         self.inner.tick(now);
     }
-    fn snapshot(&self, p: PartitionKey, next_offset: i64, now: i64) -> Option<Vec<u8>> {
-        self.inner.snapshot(p, next_offset, now)
+    fn snapshot(
+        &self,
+        p: PartitionKey,
+        next_offset: i64,
+        now: i64,
+        kind: motstream_ingest::SnapshotKind,
+    ) -> Option<Vec<u8>> {
+        self.inner.snapshot(p, next_offset, now, kind)
     }
-    fn restore(&self, p: PartitionKey, bytes: &[u8]) -> Option<i64> {
-        self.inner.restore(p, bytes)
+    fn restore(&self, p: PartitionKey, base: &[u8], delta: Option<&[u8]>) -> Option<i64> {
+        self.inner.restore(p, base, delta)
     }
     fn apply_batch(&self, p: PartitionKey, now: i64, events: &mut dyn FnMut(&mut dyn Apply)) {
         // Called from the one ingest thread: the lock is never contended; taken once per run.

@@ -6,13 +6,18 @@
 //!   open: the largest a snapshot of 1,000 MOTs gets with the default tiers, whatever the
 //!   event count.
 //! - `hour`: every MOT has events over the last hour only (a fresh deployment).
+//! - `delta`: what a busy partition publishes each second instead: the `full` partition
+//!   takes a base, then gets one more second of events (10 per MOT, 10,000 in all) and
+//!   encodes its delta. Timed: encoding the delta (the publisher's work under the writer
+//!   lock) and a follower's decode of it, applied to the base it keeps decoded and
+//!   installed (the base's own decode is set-up, not timed: a follower decodes a base once).
 //!
 //! The sizes are printed from the setup (before compression; the state topic's producer
 //! compresses with lz4). Reads as bytes/s.
 
 use std::hint::black_box;
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use motstream_window::{
     Aggregator, ExpIdx, ExperienceSpec, MotIdx, MotKey, MotSpec, Observation, PartitionId,
     PartitionState, Topology, WindowConfig,
@@ -117,7 +122,54 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
+    delta(&mut g);
     g.finish();
+}
+
+/// The `delta` shape (module doc).
+#[allow(clippy::print_stderr)]
+fn delta(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+    let (_agg, p, _) = filled(72 * HOUR);
+    let base = p.writer().encode_base(1, NOW, 7);
+    {
+        let mut w = p.writer();
+        for k in 0..10 {
+            for m in 0..MOTS {
+                let obs = Observation {
+                    mot: MotKey::Known(MotIdx(m as u32)),
+                    event_time_ms: NOW + SEC * k / 10,
+                    success: m % 9 != 0,
+                    duration_ms: Some(250),
+                    failure_reason: (m % 9 == 0).then_some(REASONS[0]),
+                    channel: Some(CHANNELS[m % CHANNELS.len()]),
+                    journey_id: None,
+                };
+                w.apply(&obs, NOW + SEC);
+            }
+        }
+    }
+    let bytes = p.writer().encode_delta(1, NOW + SEC, 7);
+    eprintln!(
+        "snapshot delta: {} bytes after 1 s of 10,000 events, against a base of {} bytes",
+        bytes.len(),
+        base.len()
+    );
+    g.throughput(Throughput::Bytes(bytes.len() as u64));
+    g.bench_function(BenchmarkId::new("encode", "delta"), |b| {
+        b.iter(|| black_box(p.writer().encode_delta(1, NOW + SEC, 7)))
+    });
+    let target = Aggregator::new(topology(), WindowConfig::default()).expect("default config");
+    g.bench_function(BenchmarkId::new("follow_apply_install", "delta"), |b| {
+        b.iter_batched(
+            || target.decode_snapshot(&base, 1).expect("valid base"),
+            |kept| {
+                let d = target.decode_snapshot(&bytes, 1).expect("valid delta");
+                let state = target.apply_delta(kept, d).expect("a delta of the base");
+                black_box(target.install_copy(&state, false))
+            },
+            BatchSize::LargeInput,
+        )
+    });
 }
 
 criterion_group!(benches, bench);

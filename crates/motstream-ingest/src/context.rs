@@ -358,6 +358,9 @@ impl IngestContext {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         for (key, _) in parts.drain() {
             self.sink.revoked(key);
+            if let Some(s) = &self.state {
+                s.forget(key);
+            }
             self.health.remove_partition(key);
             t.push(key);
             info!(

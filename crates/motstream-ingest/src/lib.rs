@@ -33,7 +33,7 @@ pub use health::{GroupReport, Health, HealthReport, PartitionReport};
 pub use lifecycle::STOP_WITHIN;
 pub use metrics::register as register_metrics;
 pub use quiet::{QuietContext, QuietLog};
-pub use sink::{Apply, PartitionKey, Sink};
+pub use sink::{Apply, PartitionKey, Sink, SnapshotKind};
 pub use state_admin::ensure_compacted_topic;
 pub use state_topic::state_topic_name;
 

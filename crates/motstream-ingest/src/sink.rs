@@ -9,6 +9,15 @@ pub struct PartitionKey {
     pub partition: i32,
 }
 
+/// Which snapshot [`Sink::snapshot`] is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotKind {
+    /// The whole state, named by this id; later deltas are relative to it.
+    Base(u64),
+    /// What changed since base `0` was taken (of the same partition, by the same sink).
+    Delta(u64),
+}
+
 /// Receives the classified events of each partition, in offset order, and the partition's
 /// life cycle. Called from the ingest thread only, one call at a time (except
 /// [`Sink::follow`], from the follower's thread).
@@ -38,17 +47,24 @@ pub trait Sink: Send + Sync + 'static {
     /// Called about once a second from the ingest loop, with or without events, for
     /// periodic upkeep (e.g. closing timed-out journeys). `now_ms` is the ingest clock.
     fn tick(&self, _now_ms: i64) {}
-    /// The partition's state as snapshot bytes, recording first (under the same lock as the
-    /// state) that every event before `next_offset` is applied, so the snapshot covers
-    /// exactly those. `None`: nothing to publish. Called on the tick, after `tick`.
-    fn snapshot(&self, _part: PartitionKey, _next_offset: i64, _now_ms: i64) -> Option<Vec<u8>> {
+    /// The partition's state as snapshot bytes of `kind`, recording first (under the same
+    /// lock as the state) that every event before `next_offset` is applied, so the snapshot
+    /// covers exactly those. `None`: nothing to publish. Called on the tick, after `tick`.
+    fn snapshot(
+        &self,
+        _part: PartitionKey,
+        _next_offset: i64,
+        _now_ms: i64,
+        _kind: SnapshotKind,
+    ) -> Option<Vec<u8>> {
         None
     }
     /// On assignment, instead of `assigned`: replaces whatever the partition held with the
-    /// state in `bytes` (from [`Sink::snapshot`]), marked warming until `live`; returns the
-    /// next offset to consume after it. `None`: the bytes are unusable, nothing changed, and
-    /// ingest calls `assigned` and replays the raw events.
-    fn restore(&self, _part: PartitionKey, _bytes: &[u8]) -> Option<i64> {
+    /// state in `base` (a [`SnapshotKind::Base`] from [`Sink::snapshot`]) with `delta` (a
+    /// later delta, possibly of another base, which is then left out) applied, marked
+    /// warming until `live`; returns the next offset to consume after it. `None`: the bytes
+    /// are unusable, nothing changed, and ingest calls `assigned` and replays the raw events.
+    fn restore(&self, _part: PartitionKey, _base: &[u8], _delta: Option<&[u8]>) -> Option<i64> {
         None
     }
     /// A snapshot of a partition published by whichever instance owns it, read from the

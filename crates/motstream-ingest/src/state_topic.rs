@@ -1,18 +1,26 @@
 //! The state topic: a compacted Kafka topic (`<source topic>.state`) holding each source
-//! partition's latest window snapshot with the source offset it covers.
+//! partition's window state with the source offset it covers, as a base (the whole state)
+//! and the latest delta since that base (what changed: the ring buckets written since the
+//! base, and the small rest of the state whole).
 //!
 //! Publishing: on the ingest loop's tick, after the events of the batch are applied and the
 //! sink's periodic upkeep ran, every live partition whose applied offset moved since its
 //! last publication is snapshotted by the sink *under its writer lock together with that
-//! offset*, so the covered offset is never ahead of (nor behind) what the state holds. The
-//! record goes to the state partition with the source partition's number (modulo the state
-//! topic's partition count), keyed `<topic index>/<partition>`, so compaction keeps the
-//! latest per source partition and a restore reads only the tail of one state partition.
+//! offset*, so the covered offset is never ahead of (nor behind) what the state holds. A
+//! partition publishes a base first, then a delta each tick, and a new base once the delta
+//! outgrows half the base or the base is [`BASE_AT_MOST_EVERY`] old: a busy partition with
+//! days of history publishes its recent buckets each second, not all of its history. The
+//! records go to the state partition with the source partition's number (modulo the state
+//! topic's partition count), keyed `<topic index>/<partition>` (base) and
+//! `<topic index>/<partition>/delta`, so compaction keeps one of each per source partition,
+//! and a restore reads only the tail of one state partition. One producer, idempotent, so
+//! a partition's records land in the order they were sent: a delta is after its base.
 //!
-//! Restoring: on assignment, the partition's latest snapshot is read back (the last records
-//! of its state partition, widening the look-back until one with its key is found) and
-//! handed to the sink; ingest then resumes from the covered offset instead of replaying the
-//! retention. See [`resume_plan`] for how that meets the committed offset.
+//! Restoring: on assignment, the partition's latest base and the latest delta after it are
+//! read back (the last records of its state partition, widening the look-back until a base
+//! with its key is found) and handed to the sink; ingest then resumes from the covered
+//! offset instead of replaying the retention. See [`resume_plan`] for how that meets the
+//! committed offset.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -28,10 +36,25 @@ use tracing::{debug, info, warn};
 
 use crate::metrics as m;
 use crate::partition::PartState;
-use crate::sink::{PartitionKey, Sink};
+use crate::sink::{PartitionKey, Sink, SnapshotKind};
 
 /// Largest snapshot record, bytes (the state topic's `max.message.bytes`).
 pub(crate) const MAX_RECORD_BYTES: usize = 32 << 20;
+
+/// A partition publishes a new base at least this often, so that a base lost in delivery
+/// (its deltas then apply to nothing) is replaced within this long.
+pub(crate) const BASE_AT_MOST_EVERY: Duration = Duration::from_secs(600);
+
+/// What was last published of a partition.
+#[derive(Debug, Clone, Copy)]
+struct Published {
+    /// The applied offset it covered.
+    offset: i64,
+    /// The base deltas are relative to, its size and when it was taken.
+    base: u64,
+    base_bytes: usize,
+    base_at: Instant,
+}
 
 /// The state topic of source topic `topic`.
 pub fn state_topic_name(topic: &str) -> String {
@@ -65,9 +88,13 @@ pub(crate) struct StateTopic {
     topics: Vec<(String, i32)>,
     producer: ThreadedProducer<StateContext>,
     reader_config: ClientConfig,
-    /// The applied offset last published per partition. A std `Mutex` taken by the ingest
-    /// thread only (tick and rebalance callbacks, which run inside its `poll`).
-    published: Mutex<HashMap<PartitionKey, i64>>,
+    /// What was last published per partition. A std `Mutex` taken by the ingest thread only
+    /// (tick and rebalance callbacks, which run inside its `poll`).
+    published: Mutex<HashMap<PartitionKey, Published>>,
+    /// Base ids: distinct across instances and restarts, so a delta is never applied to
+    /// another owner's base of the same partition.
+    ids: std::collections::hash_map::RandomState,
+    next_id: std::sync::atomic::AtomicU64,
     timeout: Duration,
 }
 
@@ -88,6 +115,7 @@ impl StateTopic {
         let mut pc = base.clone();
         pc.set("compression.type", "lz4")
             .set("linger.ms", "5")
+            .set("enable.idempotence", "true")
             .set("message.max.bytes", (MAX_RECORD_BYTES + 4096).to_string())
             .set("acks", "all");
         let producer = pc.create_with_context(StateContext {
@@ -111,11 +139,13 @@ impl StateTopic {
             producer,
             reader_config: rc,
             published: Mutex::new(HashMap::new()),
+            ids: std::collections::hash_map::RandomState::new(),
+            next_id: std::sync::atomic::AtomicU64::new(0),
             timeout,
         })
     }
 
-    fn published(&self) -> std::sync::MutexGuard<'_, HashMap<PartitionKey, i64>> {
+    fn published(&self) -> std::sync::MutexGuard<'_, HashMap<PartitionKey, Published>> {
         self.published
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -126,7 +156,17 @@ impl StateTopic {
         Some((name.as_str(), part.partition.rem_euclid((*n).max(1))))
     }
 
-    /// Publishes a snapshot of every live partition whose applied offset moved.
+    fn new_id(&self) -> u64 {
+        use std::hash::BuildHasher;
+        // Relaxed: a counter only made unique, not ordered.
+        let n = self
+            .next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.ids.hash_one(n)
+    }
+
+    /// Publishes a snapshot (base or delta) of every live partition whose applied offset
+    /// moved.
     pub(crate) fn publish(
         &self,
         sink: &dyn Sink,
@@ -135,11 +175,37 @@ impl StateTopic {
     ) {
         let mut published = self.published();
         for (key, st) in parts {
-            if !st.live || st.replay_until < 0 || published.get(key) == Some(&st.next_apply) {
+            let last = published.get(key).copied();
+            if !st.live || st.replay_until < 0 || last.is_some_and(|p| p.offset == st.next_apply) {
                 continue;
             }
-            let Some(bytes) = sink.snapshot(*key, st.next_apply, now_ms) else {
-                continue;
+            let delta = last
+                .filter(|p| p.base_at.elapsed() < BASE_AT_MOST_EVERY)
+                .and_then(|p| {
+                    let bytes =
+                        sink.snapshot(*key, st.next_apply, now_ms, SnapshotKind::Delta(p.base))?;
+                    (bytes.len() <= p.base_bytes / 2).then_some((bytes, p))
+                });
+            let (bytes, base, record) = match delta {
+                Some((bytes, p)) => (bytes, p, delta_key(*key)),
+                None => {
+                    let id = self.new_id();
+                    // A base resets what the next delta is relative to: until it is queued,
+                    // no delta of the old base may follow it.
+                    published.remove(key);
+                    let Some(bytes) =
+                        sink.snapshot(*key, st.next_apply, now_ms, SnapshotKind::Base(id))
+                    else {
+                        continue;
+                    };
+                    let p = Published {
+                        offset: st.next_apply,
+                        base: id,
+                        base_bytes: bytes.len(),
+                        base_at: Instant::now(),
+                    };
+                    (bytes, p, record_key(*key))
+                }
             };
             if bytes.len() > MAX_RECORD_BYTES {
                 warn!(
@@ -152,12 +218,20 @@ impl StateTopic {
             let Some((topic, p)) = self.target(*key) else {
                 continue;
             };
-            let k = record_key(*key);
             metrics::counter!(m::STATE_BYTES).increment(bytes.len() as u64);
-            let rec = BaseRecord::to(topic).key(&k).payload(&bytes).partition(p);
+            let rec = BaseRecord::to(topic)
+                .key(&record)
+                .payload(&bytes)
+                .partition(p);
             match self.producer.send(rec) {
                 Ok(()) => {
-                    published.insert(*key, st.next_apply);
+                    published.insert(
+                        *key,
+                        Published {
+                            offset: st.next_apply,
+                            ..base
+                        },
+                    );
                 }
                 Err((e, _)) => {
                     metrics::counter!(m::STATE_FAILURES).increment(1);
@@ -168,11 +242,13 @@ impl StateTopic {
         published.retain(|k, _| parts.contains_key(k));
     }
 
-    /// The latest snapshot of `part`, if the state topic holds one. Blocks up to the
-    /// request timeout; `None` on any error (ingest then replays the raw events).
-    pub(crate) fn latest(&self, part: PartitionKey) -> Option<Vec<u8>> {
+    /// The latest base of `part` and the latest delta after it, if the state topic holds a
+    /// base. Blocks up to the request timeout; `None` on any error (ingest then replays the
+    /// raw events).
+    pub(crate) fn latest(&self, part: PartitionKey) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
         let (topic, p) = self.target(part)?;
         let want = record_key(part);
+        let want_delta = delta_key(part);
         let reader: BaseConsumer = match self.reader_config.create() {
             Ok(c) => c,
             Err(e) => {
@@ -193,6 +269,7 @@ impl StateTopic {
                 .ok()?;
             reader.assign(&tpl).ok()?;
             let mut found = None;
+            let mut delta = None;
             let mut at = from;
             while at < hi - 1 && Instant::now() < deadline {
                 match reader.poll(Duration::from_millis(200)) {
@@ -200,6 +277,10 @@ impl StateTopic {
                         at = msg.offset();
                         if msg.key() == Some(want.as_bytes()) {
                             found = msg.payload().map(<[u8]>::to_vec);
+                            // Only a delta after its base can be of it.
+                            delta = None;
+                        } else if msg.key() == Some(want_delta.as_bytes()) {
+                            delta = msg.payload().map(<[u8]>::to_vec);
                         }
                     }
                     Some(Err(e)) => {
@@ -219,7 +300,7 @@ impl StateTopic {
                 }
             }
             if found.is_some() || from == lo || Instant::now() >= deadline {
-                return found;
+                return found.map(|b| (b, delta));
             }
             back = back.saturating_mul(8);
         }
@@ -246,8 +327,8 @@ impl crate::context::IngestContext {
         committed: Option<i64>,
     ) -> Option<(i64, i64, i64, Option<i64>)> {
         let started = Instant::now();
-        let bytes = self.state.as_ref()?.latest(key)?;
-        let Some(covered) = self.sink.restore(key, &bytes) else {
+        let (bytes, delta) = self.state.as_ref()?.latest(key)?;
+        let Some(covered) = self.sink.restore(key, &bytes, delta.as_deref()) else {
             warn!(
                 partition = key.partition,
                 bytes = bytes.len(),
@@ -260,6 +341,7 @@ impl crate::context::IngestContext {
         info!(
             partition = key.partition,
             bytes = bytes.len(),
+            delta_bytes = delta.as_ref().map_or(0, Vec::len),
             covered,
             committed = committed.unwrap_or(-1),
             secs = started.elapsed().as_secs_f64(),
@@ -297,9 +379,15 @@ fn record_key(part: PartitionKey) -> String {
     format!("{}/{}", part.topic, part.partition)
 }
 
-/// The partition a state record's key names (`<topic index>/<partition>`).
+fn delta_key(part: PartitionKey) -> String {
+    format!("{}/{}/delta", part.topic, part.partition)
+}
+
+/// The partition a state record's key names (`<topic index>/<partition>`, with `/delta` for
+/// a delta: the record says which it is itself).
 pub(crate) fn parse_record_key(key: &[u8]) -> Option<PartitionKey> {
     let s = std::str::from_utf8(key).ok()?;
+    let s = s.strip_suffix("/delta").unwrap_or(s);
     let (t, p) = s.split_once('/')?;
     Some(PartitionKey {
         topic: t.parse().ok()?,
@@ -348,7 +436,16 @@ mod tests {
             partition: 17,
         };
         assert_eq!(parse_record_key(record_key(k).as_bytes()), Some(k));
-        for junk in [&b"17"[..], b"a/b", b"1/", b"\xff/1", b"70000/1"] {
+        assert_eq!(parse_record_key(delta_key(k).as_bytes()), Some(k));
+        for junk in [
+            &b"17"[..],
+            b"a/b",
+            b"1/",
+            b"\xff/1",
+            b"70000/1",
+            b"1/2/base",
+            b"1/delta",
+        ] {
             assert_eq!(parse_record_key(junk), None);
         }
     }

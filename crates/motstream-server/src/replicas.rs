@@ -3,21 +3,24 @@
 //!
 //! Every query reads the aggregator's registry, which holds owned and followed partitions
 //! alike, so every answer is the merge of all of them by addition. A followed copy is
-//! replaced by each newer snapshot of its partition; when this instance is assigned the
-//! partition, the copy keeps answering until the restore replaces it (no gap, no drop);
-//! when it is revoked, the latest followed snapshot is installed again at once.
+//! replaced by each newer snapshot of its partition: a base as it is, a delta applied to the
+//! decoded state kept of its base (a delta of a base not seen is skipped until the next
+//! base). When this instance is assigned the partition, the copy keeps answering until the
+//! restore replaces it (no gap, no drop); when it is revoked, the latest followed state is
+//! installed again at once.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use motstream_window::{Aggregator, PartitionId};
+use motstream_window::{Aggregator, PartitionId, Snapshot};
 use serde_json::{Value, json};
 use tracing::debug;
 
-/// The latest snapshot seen of a partition.
+/// The latest state seen of a partition: its base with every delta since applied, decoded
+/// (the next delta applies to it without decoding the base again).
 #[derive(Debug)]
 struct Followed {
-    bytes: Vec<u8>,
+    state: Snapshot,
     published_ms: i64,
 }
 
@@ -58,14 +61,12 @@ impl Replicas {
 
     /// The partition was revoked: its state is dropped and, if a snapshot of it was
     /// followed, that copy is installed at once.
-    pub fn disown(&self, agg: &Aggregator, id: PartitionId, stamp: u64) {
+    pub fn disown(&self, agg: &Aggregator, id: PartitionId) {
         let mut g = self.lock();
         g.owned.remove(&id);
         agg.drop_partition(id);
-        if let Some(f) = g.latest.get(&id)
-            && let Ok(snap) = agg.decode_snapshot(&f.bytes, stamp)
-        {
-            agg.restore_partition(snap, false);
+        if let Some(f) = g.latest.get(&id) {
+            agg.install_copy(&f.state, false);
         }
     }
 
@@ -79,6 +80,21 @@ impl Replicas {
         published_ms: i64,
         stamp: u64,
     ) {
+        // Decoded before the lock: queries and rebalances need not wait on it.
+        let snap = match agg.decode_snapshot(bytes, stamp) {
+            Ok(snap) if snap.partition() == id => snap,
+            Ok(_) => {
+                debug!(
+                    partition = id.0,
+                    "followed snapshot names another partition"
+                );
+                return;
+            }
+            Err(e) => {
+                debug!(partition = id.0, error = %e, "followed snapshot refused");
+                return;
+            }
+        };
         let mut g = self.lock();
         if g.latest
             .get(&id)
@@ -86,26 +102,40 @@ impl Replicas {
         {
             return;
         }
+        let state = if snap.is_delta() {
+            match g.latest.remove(&id) {
+                Some(f) if f.state.base() == snap.base() => match agg.apply_delta(f.state, snap) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        debug!(partition = id.0, error = %e, "followed delta refused");
+                        return;
+                    }
+                },
+                other => {
+                    // Of a base published after the one kept, or before following began.
+                    if let Some(f) = other {
+                        g.latest.insert(id, f);
+                    }
+                    debug!(
+                        partition = id.0,
+                        "followed delta of a base not held; skipped"
+                    );
+                    return;
+                }
+            }
+        } else {
+            snap
+        };
+        if !g.owned.contains(&id) {
+            agg.install_copy(&state, false);
+        }
         g.latest.insert(
             id,
             Followed {
-                bytes: bytes.to_vec(),
+                state,
                 published_ms,
             },
         );
-        if g.owned.contains(&id) {
-            return;
-        }
-        match agg.decode_snapshot(bytes, stamp) {
-            Ok(snap) if snap.partition() == id => {
-                agg.restore_partition(snap, false);
-            }
-            Ok(_) => debug!(
-                partition = id.0,
-                "followed snapshot names another partition"
-            ),
-            Err(e) => debug!(partition = id.0, error = %e, "followed snapshot refused"),
-        }
     }
 
     /// The follower found `partitions` partitions in the state topic of source topic

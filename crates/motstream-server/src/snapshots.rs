@@ -3,8 +3,9 @@
 //! `motstream_ingest`'s state topic); this module only encodes, checks and installs.
 
 use motstream_core::Catalog;
-use motstream_ingest::PartitionKey;
-use tracing::warn;
+use motstream_ingest::{PartitionKey, SnapshotKind};
+use motstream_window::Snapshot;
+use tracing::{info, warn};
 
 use crate::state::{AggregatorState, partition_id};
 
@@ -32,13 +33,14 @@ pub fn catalog_stamp(catalog: &Catalog) -> u64 {
     h
 }
 
-/// The partition's snapshot covering exactly the events before `next_offset`; `None` while
-/// it is being rebuilt (or absent).
+/// The partition's snapshot (of `kind`) covering exactly the events before `next_offset`;
+/// `None` while it is being rebuilt (or absent).
 pub(crate) fn snapshot(
     state: &AggregatorState,
     part: PartitionKey,
     next_offset: i64,
     now_ms: i64,
+    kind: SnapshotKind,
 ) -> Option<Vec<u8>> {
     let p = state.agg.get_partition(partition_id(part))?;
     if p.is_warming() {
@@ -47,22 +49,70 @@ pub(crate) fn snapshot(
     // One writer lock for both: the offset and the state it covers cannot drift apart.
     let mut w = p.writer();
     w.set_next_offset(next_offset);
-    Some(w.encode_snapshot(catalog_stamp(&state.catalog), now_ms))
+    let stamp = catalog_stamp(&state.catalog);
+    Some(match kind {
+        SnapshotKind::Base(id) => w.encode_base(stamp, now_ms, id),
+        SnapshotKind::Delta(base) => w.encode_delta(stamp, now_ms, base),
+    })
 }
 
-/// Installs the snapshot in `bytes` as the partition's (warming) state; returns the offset it
-/// covers up to, or `None` if the bytes are unusable.
-pub(crate) fn restore(state: &AggregatorState, part: PartitionKey, bytes: &[u8]) -> Option<i64> {
-    let snap = match state
+/// `base` with `delta` applied when the delta is of it; `base` alone when it is another
+/// owner's (a delta sent before a takeover's first base) or unusable, which costs replaying
+/// from the base's offset instead of the delta's.
+fn with_delta(state: &AggregatorState, base: Snapshot, delta: Option<&[u8]>) -> Option<Snapshot> {
+    let Some(bytes) = delta else {
+        return Some(base);
+    };
+    let part = base.partition().0;
+    match state
         .agg
         .decode_snapshot(bytes, catalog_stamp(&state.catalog))
     {
-        Ok(s) => s,
+        Ok(d) if d.is_delta() && d.base() == base.base() => state
+            .agg
+            .apply_delta(base, d)
+            .inspect_err(|e| warn!(partition = part, error = %e, "partition delta refused"))
+            .ok(),
+        Ok(_) => {
+            info!(
+                partition = part,
+                "the latest delta is of another base; restoring from the base alone"
+            );
+            Some(base)
+        }
+        Err(e) => {
+            warn!(partition = part, error = %e, "partition delta refused; restoring from the base alone");
+            Some(base)
+        }
+    }
+}
+
+/// Installs the snapshot in `base` (with `delta` applied) as the partition's (warming)
+/// state; returns the offset it covers up to, or `None` if the bytes are unusable.
+pub(crate) fn restore(
+    state: &AggregatorState,
+    part: PartitionKey,
+    base: &[u8],
+    delta: Option<&[u8]>,
+) -> Option<i64> {
+    let snap = match state
+        .agg
+        .decode_snapshot(base, catalog_stamp(&state.catalog))
+    {
+        Ok(s) if !s.is_delta() => s,
+        Ok(_) => {
+            warn!(
+                partition = part.partition,
+                "partition base is a delta; refused"
+            );
+            return None;
+        }
         Err(e) => {
             warn!(partition = part.partition, error = %e, "partition snapshot refused");
             return None;
         }
     };
+    let snap = with_delta(state, snap, delta)?;
     let id = partition_id(part);
     if snap.partition() != id {
         warn!(

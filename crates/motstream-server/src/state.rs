@@ -311,8 +311,7 @@ impl Sink for AggregatorState {
     }
 
     fn revoked(&self, part: PartitionKey) {
-        let stamp = crate::snapshots::catalog_stamp(&self.catalog);
-        self.replicas.disown(&self.agg, partition_id(part), stamp);
+        self.replicas.disown(&self.agg, partition_id(part));
     }
 
     fn apply_batch(&self, part: PartitionKey, now_ms: i64, events: &mut dyn FnMut(&mut dyn Apply)) {
@@ -342,12 +341,18 @@ impl Sink for AggregatorState {
         }
     }
 
-    fn snapshot(&self, part: PartitionKey, next_offset: i64, now_ms: i64) -> Option<Vec<u8>> {
-        crate::snapshots::snapshot(self, part, next_offset, now_ms)
+    fn snapshot(
+        &self,
+        part: PartitionKey,
+        next_offset: i64,
+        now_ms: i64,
+        kind: motstream_ingest::SnapshotKind,
+    ) -> Option<Vec<u8>> {
+        crate::snapshots::snapshot(self, part, next_offset, now_ms, kind)
     }
 
-    fn restore(&self, part: PartitionKey, bytes: &[u8]) -> Option<i64> {
-        crate::snapshots::restore(self, part, bytes)
+    fn restore(&self, part: PartitionKey, base: &[u8], delta: Option<&[u8]>) -> Option<i64> {
+        crate::snapshots::restore(self, part, base, delta)
     }
 
     fn follow(&self, part: PartitionKey, bytes: &[u8], published_ms: i64) {
