@@ -301,6 +301,10 @@ impl MpsSlot {
 // throughout for those reasons.
 
 impl DetailSlot {
+    pub(crate) fn raw_tag(&self) -> u32 {
+        self.tag.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn raw(&self) -> DetailRaw {
         let ld = |c: &AtomicU32| c.load(Ordering::Relaxed);
         DetailRaw {
@@ -343,6 +347,10 @@ impl DetailSlot {
 }
 
 impl ExpSlot {
+    pub(crate) fn raw_tag(&self) -> u32 {
+        self.tag.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn raw(&self) -> (u32, [u32; 3], u64) {
         (
             self.tag.load(Ordering::Relaxed),
@@ -361,6 +369,10 @@ impl ExpSlot {
 }
 
 impl MpsSlot {
+    pub(crate) fn raw_tag(&self) -> u32 {
+        self.tag.load(Ordering::Relaxed)
+    }
+
     /// Tag, largest count and the non-zero bins.
     pub(crate) fn raw(&self) -> (u32, u32, Vec<(u8, u32)>) {
         let bins = self

@@ -36,12 +36,14 @@ pub(crate) struct WriterState {
     /// ([`PartitionWriter::set_next_offset`]); `None` until told. Kept here, under the same
     /// lock as the state, so a snapshot's covered offset is exactly what it holds.
     pub(crate) next_offset: Option<i64>,
-    /// The earliest bucket time (ms) any ring was written at since the last base snapshot
-    /// ([`PartitionWriter::encode_base`]); `i64::MIN` when unknown (a new or restored
-    /// partition), `i64::MAX` when nothing was. A delta snapshot carries every ring bucket
-    /// from here on, so it must cover late events and rotations closing old head buckets,
-    /// not only the newest bucket.
+    /// The earliest and latest bucket times (ms) any ring was written at since the last base
+    /// snapshot ([`PartitionWriter::encode_base`]); `(i64::MIN, i64::MAX)` when unknown (a
+    /// new or restored partition), `(i64::MAX, i64::MIN)` when nothing was. A delta snapshot
+    /// carries every ring bucket in between, so the span must cover late events, rotations
+    /// closing old head buckets and journeys abandoned ahead of the watermark, not only the
+    /// newest bucket.
     pub(crate) dirty_from: i64,
+    pub(crate) dirty_to: i64,
 }
 
 /// The memos of one MOT's detail slots, one per detail tier.
@@ -71,6 +73,7 @@ impl WriterState {
             ),
             next_offset: None,
             dirty_from: i64::MIN,
+            dirty_to: i64::MAX,
         }
     }
 
@@ -78,6 +81,7 @@ impl WriterState {
     #[inline]
     pub(crate) fn dirty(&mut self, t_ms: i64) {
         self.dirty_from = self.dirty_from.min(t_ms);
+        self.dirty_to = self.dirty_to.max(t_ms);
     }
 }
 
@@ -261,7 +265,8 @@ impl<'a> PartitionWriter<'a> {
 
         let which = if obs.success { SUCCESS } else { FAILURE };
         head.note_time(t);
-        // Every write below is in the bucket of `t`, except rotations (noted in them).
+        // Every write below is in the bucket of `t`, except rotations (noted in them: they
+        // close older buckets, never newer ones).
         w.dirty(t);
         let dirty = &mut w.dirty_from;
         let mut applied = false;
@@ -462,9 +467,10 @@ impl<'a> PartitionWriter<'a> {
         let live = p.live_totals();
         let w = &mut *self.w;
         let cursors = &mut w.counter;
-        let dirty = &mut w.dirty_from;
+        let (from, to) = (&mut w.dirty_from, &mut w.dirty_to);
         let report = w.journeys.expire(clock, |exp, last_mot, at_ms| {
-            *dirty = (*dirty).min(at_ms);
+            *from = (*from).min(at_ms);
+            *to = (*to).max(at_ms);
             if let Some(lt) = live {
                 lt.abandoned(exp as usize, 1);
             }
@@ -518,7 +524,7 @@ impl<'a> PartitionWriter<'a> {
     /// encoded after it ([`Self::encode_delta`]) are relative to it.
     pub fn encode_base(&mut self, stamp: u64, now_ms: i64, id: u64) -> Vec<u8> {
         let bytes = crate::snapshot::encode(self.part, &self.w, stamp, now_ms, id, None);
-        self.w.dirty_from = i64::MAX;
+        (self.w.dirty_from, self.w.dirty_to) = (i64::MAX, i64::MIN);
         bytes
     }
 
@@ -529,8 +535,8 @@ impl<'a> PartitionWriter<'a> {
     /// Its size depends on how far back writes reached since the base, not on the history
     /// the rings hold.
     pub fn encode_delta(&self, stamp: u64, now_ms: i64, base: u64) -> Vec<u8> {
-        let from = self.w.dirty_from;
-        crate::snapshot::encode(self.part, &self.w, stamp, now_ms, base, Some(from))
+        let span = (self.w.dirty_from, self.w.dirty_to);
+        crate::snapshot::encode(self.part, &self.w, stamp, now_ms, base, Some(span))
     }
 
     /// The partition being written.

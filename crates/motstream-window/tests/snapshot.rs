@@ -317,6 +317,43 @@ fn every_strict_prefix_of_a_snapshot_is_refused() {
 }
 
 #[test]
+fn a_delta_holds_journeys_abandoned_ahead_of_the_watermark_of_a_quiet_partition() {
+    let agg = Aggregator::new(topology(), small()).unwrap();
+    let p = agg.partition(PartitionId(4));
+    for (i, mot) in [0usize, 3, 1].into_iter().enumerate() {
+        let e = Ev {
+            mot: Some(mot),
+            unidentified: 0,
+            back_ms: 0,
+            success: true,
+            duration: None,
+            reason: None,
+            channel: None,
+            journey: Some(i as u8),
+        };
+        apply(&p, T0, &Op::Event(e), i as i64);
+    }
+    let base = p.writer().encode_base(STAMP, T0, 9);
+    // No events since the base: the journeys close on the wall clock, in the bucket of their
+    // last interaction + timeout, ahead of the watermark.
+    let later = T0 + 600_000;
+    apply(&p, later, &Op::Expire, 3);
+    assert_eq!(p.stats().journeys_abandoned, 3);
+    let follower = Aggregator::new(topology(), small()).unwrap();
+    let kept = follower.decode_snapshot(&base, STAMP).unwrap();
+    let delta = follower
+        .decode_snapshot(&p.writer().encode_delta(STAMP, later, 9), STAMP)
+        .unwrap();
+    let state = follower.apply_delta(kept, delta).unwrap();
+    follower.install_copy(&state, false);
+    assert_eq!(views(&follower, later), views(&agg, later));
+    assert_eq!(
+        snapshot_of(&follower.partition(PartitionId(4)), later),
+        snapshot_of(&p, later)
+    );
+}
+
+#[test]
 fn a_delta_of_another_base_or_a_whole_snapshot_as_delta_is_refused() {
     let agg = Aggregator::new(topology(), small()).unwrap();
     let p = agg.partition(PartitionId(1));

@@ -55,7 +55,10 @@ pub(crate) fn decode(shared: &Shared, bytes: &[u8], stamp: u64) -> Result<Decode
         });
     }
     let base = r.fixed64("base")?;
-    let delta_from = opt(&mut r, "delta_from")?;
+    let delta = match opt(&mut r, "delta_from")? {
+        Some(from) => Some((from, r.i("delta_to")?)),
+        None => None,
+    };
     let partition =
         i32::try_from(r.i("partition")?).map_err(|_| bad(&r, "partition", "not a 32-bit id"))?;
     let next_offset = opt(&mut r, "next_offset")?;
@@ -301,7 +304,7 @@ pub(crate) fn decode(shared: &Shared, bytes: &[u8], stamp: u64) -> Result<Decode
     Ok(Decoded {
         partition: PartitionId(partition),
         base,
-        delta_from,
+        delta,
         next_offset,
         ref_ms,
         watermark,

@@ -9,12 +9,12 @@ use crate::ring::tag_of;
 
 impl Aggregator {
     /// `base` (a whole snapshot, or one with deltas applied) with `delta`, a later delta of
-    /// the same base and partition, applied: every ring bucket from the delta's first
-    /// written bucket on, and everything else, is the delta's; older buckets are the base's.
+    /// the same base and partition, applied: every ring bucket in the span the delta holds,
+    /// and everything else, is the delta's; the buckets outside it are the base's.
     /// Refuses a whole snapshot as the delta, another partition's delta or another base's.
     pub fn apply_delta(&self, base: Snapshot, delta: Snapshot) -> Result<Snapshot, SnapshotError> {
         let (mut b, d) = (base.d, delta.d);
-        let Some(from) = d.delta_from else {
+        let Some((from, to)) = d.delta else {
             return Err(SnapshotError::NotADelta("a whole snapshot is not a delta"));
         };
         if d.partition != b.partition {
@@ -30,6 +30,7 @@ impl Aggregator {
         let keep = Keep {
             ref_ms: d.ref_ms,
             from,
+            to,
         };
         let mut mots = Vec::with_capacity(d.mots.len().max(b.mots.len()));
         let mut old = std::mem::take(&mut b.mots).into_iter().peekable();
@@ -89,9 +90,9 @@ impl Aggregator {
             d: Box::new(Decoded {
                 mots,
                 exps,
-                // Only the base's ring buckets are kept: an applied delta stays applicable
-                // to later deltas of the same base, whose first bucket is never later.
-                delta_from: None,
+                // Whole again: a later delta of the same base applies to it as to the base,
+                // since the span written since the base only widens.
+                delta: None,
                 ..*d
             }),
         })
@@ -102,13 +103,14 @@ impl Aggregator {
 struct Keep {
     ref_ms: i64,
     from: i64,
+    to: i64,
 }
 
 impl Keep {
     /// Adds to `new` (the delta's buckets of one ring) the buckets of `old` (the same ring in
-    /// the older snapshot) that the delta does not cover: older than its first written
-    /// bucket in their tier, and in a slot the delta leaves empty (a newer bucket in the
-    /// same slot replaced it). `at` gives an entry's slot and tag.
+    /// the older snapshot) that the delta does not cover: outside its span in their tier,
+    /// and in a slot the delta leaves empty (else a bucket written since replaced it). `at`
+    /// gives an entry's slot and tag.
     fn merge<E>(
         &self,
         tiers: &[Tier],
@@ -129,8 +131,8 @@ impl Keep {
                 continue;
             };
             let r = t.index(self.ref_ms);
-            let min = t.index(self.from).saturating_sub(r);
-            if signed_tag_offset(tag, tag_of(r)) < min {
+            let i = r.saturating_add(signed_tag_offset(tag, tag_of(r)));
+            if !(t.index(self.from)..=t.index(self.to)).contains(&i) {
                 new.push(e);
             }
         }

@@ -26,15 +26,15 @@ pub(crate) fn stats_of(s: &Stats) -> [&AtomicU64; 9] {
 }
 
 /// Encodes `p`, whose writer state `w` the caller holds locked, as base `base` (a whole
-/// snapshot) or, with `delta_from`, as a delta relative to base `base`: only the ring buckets
-/// from the bucket of `delta_from` on (everything else whole).
+/// snapshot) or, with `delta`, as a delta relative to base `base`: only the ring buckets
+/// from the bucket of `delta`'s first time to that of its last (everything else whole).
 pub(crate) fn encode(
     p: &PartitionState,
     w: &WriterState,
     stamp: u64,
     now_ms: i64,
     base: u64,
-    delta_from: Option<i64>,
+    delta: Option<(i64, i64)>,
 ) -> Vec<u8> {
     let l = &p.shared.layout;
     let mut o = Out::default();
@@ -43,7 +43,10 @@ pub(crate) fn encode(
     o.bytes(&fingerprint(&p.shared).to_le_bytes());
     o.bytes(&stamp.to_le_bytes());
     o.bytes(&base.to_le_bytes());
-    opt(&mut o, delta_from);
+    opt(&mut o, delta.map(|d| d.0));
+    if let Some((_, to)) = delta {
+        o.i(to);
+    }
     o.i(i64::from(p.id().0));
     opt(&mut o, w.next_offset);
     let ref_ms = if w.watermark != NO_WATERMARK {
@@ -103,18 +106,20 @@ pub(crate) fn encode(
     let refs =
         |tiers: &[Tier]| -> Vec<u32> { tiers.iter().map(|t| tag_of(t.index(ref_ms))).collect() };
     let (cref, dref) = (refs(&l.counter), refs(&l.detail));
-    // Per tier, the first bucket written (as an offset from the reference bucket).
-    let mins = |tiers: &[Tier]| -> Vec<i64> {
+    let spans = |tiers: &[Tier]| -> Vec<Option<Span>> {
         tiers
             .iter()
-            .map(|t| match delta_from {
-                Some(from) => t.index(from).saturating_sub(t.index(ref_ms)),
-                None => i64::MIN,
+            .map(|t| {
+                delta.map(|(from, to)| Span {
+                    from: t.index(from),
+                    to: t.index(to),
+                    reference: t.index(ref_ms),
+                })
             })
             .collect()
     };
-    let (cmin, dmin) = (mins(&l.counter), mins(&l.detail));
-    let (cref, dref) = (Refs(&cref, &cmin), Refs(&dref, &dmin));
+    let (cspan, dspan) = (spans(&l.counter), spans(&l.detail));
+    let (cref, dref) = (Refs(&cref, &cspan), Refs(&dref, &dspan));
 
     let mots: Vec<usize> = (0..p.heads.len())
         .filter(|&i| p.heads[i].touched() || p.mots[i].get().is_some())
@@ -256,11 +261,59 @@ fn counter_pairs(o: &mut Out, counter: &[Tier], refs: Refs<'_>, slots: &[Counter
     );
 }
 
-/// Per tier: the reference bucket's tag, and the first bucket offset written (`i64::MIN`: all).
+/// Per tier: the reference bucket's tag, and for a delta its span (`None`: every bucket).
 #[derive(Clone, Copy)]
-struct Refs<'a>(&'a [u32], &'a [i64]);
+struct Refs<'a>(&'a [u32], &'a [Option<Span>]);
 
-fn tiers<S, V>(
+/// A delta's buckets in one tier: the first and last indices written, and the reference
+/// bucket's index (tags are relative to it).
+#[derive(Clone, Copy)]
+struct Span {
+    from: i64,
+    to: i64,
+    reference: i64,
+}
+
+impl Span {
+    fn holds(&self, tag: u32) -> bool {
+        let i = self
+            .reference
+            .saturating_add(signed_tag_offset(tag, tag_of(self.reference)));
+        (self.from..=self.to).contains(&i)
+    }
+}
+
+/// A ring slot's tag, read before its values: a delta skips most slots, and reading a
+/// detail slot's values allocates.
+trait Tagged {
+    fn raw_tag(&self) -> u32;
+}
+
+impl<const N: usize> Tagged for CounterSlot<N> {
+    fn raw_tag(&self) -> u32 {
+        self.raw().0
+    }
+}
+
+impl Tagged for crate::bucket::DetailSlot {
+    fn raw_tag(&self) -> u32 {
+        self.raw_tag()
+    }
+}
+
+impl Tagged for crate::bucket::ExpSlot {
+    fn raw_tag(&self) -> u32 {
+        self.raw_tag()
+    }
+}
+
+impl Tagged for crate::bucket::MpsSlot {
+    fn raw_tag(&self) -> u32 {
+        self.raw_tag()
+    }
+}
+
+fn tiers<S: Tagged, V>(
     o: &mut Out,
     tiers: &[Tier],
     refs: Refs<'_>,
@@ -268,15 +321,23 @@ fn tiers<S, V>(
     raw: impl Fn(&S) -> Option<(u32, V)>,
     mut put: impl FnMut(&mut Out, V),
 ) {
-    for ((t, &r), &min) in tiers.iter().zip(refs.0).zip(refs.1) {
+    for ((t, &r), &span) in tiers.iter().zip(refs.0).zip(refs.1) {
         let range = t.offset as usize..(t.offset + t.cap) as usize;
-        let found: Vec<(u32, V)> = slots
-            .get(range)
-            .unwrap_or(&[])
-            .iter()
-            .filter_map(&raw)
-            .filter(|(tag, _)| signed_tag_offset(*tag, r) >= min)
-            .collect();
+        let ring = slots.get(range).unwrap_or(&[]);
+        let found: Vec<(u32, V)> = match span {
+            Some(s) if s.to < s.from => Vec::new(),
+            // A delta shorter than the ring visits only its buckets' slots.
+            Some(s) if s.to.saturating_sub(s.from) < i64::from(t.cap) => (s.from..=s.to)
+                .filter_map(|i| slots.get(t.slot(i)).filter(|x| x.raw_tag() == tag_of(i)))
+                .filter_map(&raw)
+                .collect(),
+            Some(s) => ring
+                .iter()
+                .filter(|x| s.holds(x.raw_tag()))
+                .filter_map(&raw)
+                .collect(),
+            None => ring.iter().filter_map(&raw).collect(),
+        };
         o.u(found.len() as u64);
         for (tag, v) in found {
             o.i(signed_tag_offset(tag, r));

@@ -9,9 +9,9 @@
 //! hold data (bounded by the ring geometry), never on how many events made them.
 //!
 //! A snapshot is whole (a *base*, named by a caller-chosen id) or a *delta* of a base: all of
-//! the partition's state except the ring buckets older than the earliest bucket written since
-//! the base (tracked by the writer, so late events and head rotations that close old buckets
-//! are in it). [`crate::Aggregator::apply_delta`] puts a delta onto its base (or onto an earlier delta
+//! the partition's state except the ring buckets outside the span of buckets written since
+//! the base (tracked by the writer, so late events, head rotations that close old buckets
+//! and journeys abandoned ahead of the watermark are in it). [`crate::Aggregator::apply_delta`] puts a delta onto its base (or onto an earlier delta
 //! applied to it) and gives what a whole snapshot taken at the delta would hold. A busy
 //! partition's delta holds the buckets since its base, not the history its rings hold.
 //!
@@ -22,8 +22,8 @@
 //! MOT's earliest event time after its touched flag; older versions are refused with
 //! [`SnapshotError::OtherVersion`]), all integers LEB128 varints (signed ones zigzag):
 //! `"MSWS"`, version byte, layout fingerprint (8 bytes LE), caller stamp (8 bytes LE),
-//! base id (8 bytes LE), delta's first time (flag + value), partition, next offset (flag +
-//! value), reference time, watermark (flag + value), nine
+//! base id (8 bytes LE), delta's first time (flag + value) and, for a delta, its last time,
+//! partition, next offset (flag + value), reference time, watermark (flag + value), nine
 //! statistics, reasons, channels, unidentified MOTs, journeys, MOTs, experiences. A bucket
 //! is written as its index relative to the reference time's bucket in its tier, so most
 //! take one or two bytes; its ring slot follows from the index and is checked for
@@ -139,7 +139,7 @@ impl Snapshot {
 
     /// Whether it is a delta (for [`crate::Aggregator::apply_delta`] onto its base) rather than whole.
     pub fn is_delta(&self) -> bool {
-        self.d.delta_from.is_some()
+        self.d.delta.is_some()
     }
 
     /// The largest event time in it, ms; `None` if no event was applied.
@@ -258,8 +258,8 @@ pub(crate) struct Decoded {
     pub partition: PartitionId,
     /// The base it is or is a delta of (0: an unnamed whole snapshot).
     pub base: u64,
-    /// For a delta: the time from whose bucket on every tier's ring buckets are in it.
-    pub delta_from: Option<i64>,
+    /// For a delta: the first and last times whose buckets (in every tier) it holds.
+    pub delta: Option<(i64, i64)>,
     pub next_offset: Option<i64>,
     /// The time bucket positions are relative to and around which fresh rings are made.
     pub ref_ms: i64,
