@@ -2,7 +2,9 @@
 //! topic each answer for the whole deployment (through `/status` and gRPC), keep answering
 //! (never below the truth) when one is killed with `kill -9`, and count exactly after the
 //! survivors take its partitions over; a restarted instance restores its partitions from
-//! their snapshots and replays only the tail.
+//! their snapshots and replays only the tail; while only a trickle of new events arrives,
+//! partitions publish deltas of their base, which followers apply and a takeover restores
+//! from, exactly.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -10,7 +12,7 @@ use std::time::{Duration, Instant};
 use motstream_proto::v1::{GetExperienceRequest, GetMotRequest, ListMotsRequest};
 use motstream_tests::grpc::{client, event, send, threaded_producer};
 use motstream_tests::service::{ServiceProcess, Topics};
-use motstream_tests::workload::{Msg, Truth, counts, produce_all, total, workload};
+use motstream_tests::workload::{Msg, Truth, counts, produce_all, total, workload, workload_with};
 use motstream_tests::{now_ms, unique};
 use rdkafka::producer::Producer;
 
@@ -300,6 +302,64 @@ async fn a_restarted_instance_restores_from_the_state_topic_and_replays_only_the
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(counts(&svc.status("1h")).mots, truth.mots, "settled");
     svc.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deltas_of_a_base_are_followed_and_restored_exactly() {
+    let t = Topics::create("delta", 8).await;
+    // No journeys: the airline catalog's 5 MOTs hold little ring state, so open journeys
+    // (whole in every delta) would make each delta as large as its base.
+    let history = Duration::from_secs(240);
+    let (first, mut truth) = workload_with("delta1", 20_000, 0, 31, now_ms(), history, false);
+    let (a, b) = (start("delta-a", &t), start("delta-b", &t));
+    produce_all(&t.events, &first);
+    wait_exact(&a, &truth, "a").await;
+    wait_exact(&b, &truth, "b").await;
+    // Let each partition publish its base of that history.
+    std::thread::sleep(Duration::from_secs(3));
+    // A trickle of current events: each second's delta holds a few seconds' buckets.
+    for k in 0..6 {
+        let (msgs, tr) = workload_with(
+            &format!("delta-t{k}"),
+            200,
+            0,
+            40 + k,
+            now_ms(),
+            Duration::from_secs(1),
+            false,
+        );
+        truth.add(&tr);
+        produce_all(&t.events, &msgs);
+        std::thread::sleep(Duration::from_millis(1_000));
+    }
+    // Each follows the other's partitions through those deltas.
+    wait_exact(&a, &truth, "a after the trickle").await;
+    wait_exact(&b, &truth, "b after the trickle").await;
+    std::thread::sleep(Duration::from_secs(2));
+    a.kill9();
+    let deadline = Instant::now() + WAIT;
+    while !(owned(&b.status("1h")) == 8 && b.status("1h")["health"]["ready"] == true) {
+        assert!(
+            Instant::now() < deadline,
+            "b never took every partition over"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    wait_exact(&b, &truth, "b after the takeover").await;
+    let log = std::fs::read_to_string(&b.log).unwrap_or_default();
+    let with_delta = log
+        .lines()
+        .filter(|l| l.contains("partition restored from the state topic"))
+        .filter(|l| !l.contains("\"delta_bytes\":0"))
+        .count();
+    assert!(
+        with_delta > 0,
+        "no partition was restored from a base and its delta; log:\n{}",
+        b.log_tail()
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(counts(&b.status("1h")).mots, truth.mots, "settled");
+    b.stop();
 }
 
 async fn wait_exact_single(svc: &ServiceProcess, truth: &Truth) {

@@ -95,6 +95,7 @@ const CHANNELS: [&str; 4] = ["kiosk", "desk", "web", "app"];
 
 /// `n` messages; one in `malformed_every` is malformed (of eight kinds, in turn). Event times
 /// fall within the last `spread` before `now_ms`. `tag` makes keys unique across workloads.
+/// Every four events share a journey id.
 pub fn workload(
     tag: &str,
     n: usize,
@@ -102,6 +103,19 @@ pub fn workload(
     seed: u64,
     now_ms: i64,
     spread: Duration,
+) -> (Vec<Msg>, Truth) {
+    workload_with(tag, n, malformed_every, seed, now_ms, spread, true)
+}
+
+/// [`workload`], with journey ids or without.
+pub fn workload_with(
+    tag: &str,
+    n: usize,
+    malformed_every: usize,
+    seed: u64,
+    now_ms: i64,
+    spread: Duration,
+    journeys: bool,
 ) -> (Vec<Msg>, Truth) {
     let catalog = airline();
     let mut rng = Rng::new(seed);
@@ -138,7 +152,7 @@ pub fn workload(
             event_id: Some(Cow::Owned(format!("{tag}-e{i}"))),
             mot_id: mot,
             experience_id: None,
-            journey_id: Some(Cow::Owned(key.clone())),
+            journey_id: journeys.then(|| Cow::Owned(key.clone())),
             event_time_ms: now_ms - rng.below(spread_ms.max(1)) as i64,
             outcome: if failed {
                 Outcome::Failure
