@@ -270,7 +270,9 @@ impl StateTopic {
             reader.assign(&tpl).ok()?;
             let mut found = None;
             let mut delta = None;
-            let mut at = from;
+            // The offset last read: `from` itself is still to read (it may be the only
+            // record, `hi - 1`).
+            let mut at = from - 1;
             while at < hi - 1 && Instant::now() < deadline {
                 match reader.poll(Duration::from_millis(200)) {
                     Some(Ok(msg)) => {
