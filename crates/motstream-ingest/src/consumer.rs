@@ -427,6 +427,14 @@ pub fn run(
         match consume(cfg, &consumer, &catalog, &health, &shutdown) {
             Ended::Shutdown => {
                 lifecycle::close(consumer, lifecycle::CLOSE_WITHIN);
+                // The dead-letter and state-topic producers' destroy joins their broker
+                // threads: dropped on return, it would be outside ingest's bound.
+                lifecycle::close_within(
+                    (dlq, state),
+                    "ingest producers",
+                    "ingest-close",
+                    lifecycle::PRODUCERS_CLOSE_WITHIN,
+                );
                 info!("ingest stopped");
                 health.set_stopped("shut down".to_owned());
                 return Ok(());

@@ -30,7 +30,7 @@ mod state_topic;
 pub use consumer::{IngestConfig, IngestError, run};
 pub use follow::follow_state;
 pub use health::{GroupReport, Health, HealthReport, PartitionReport};
-pub use lifecycle::STOP_WITHIN;
+pub use lifecycle::{STOP_WITHIN, close_within};
 pub use metrics::register as register_metrics;
 pub use quiet::{QuietContext, QuietLog};
 pub use sink::{Apply, PartitionKey, Sink, SnapshotKind};

@@ -22,11 +22,14 @@ pub(crate) const FLUSH_WITHIN: Duration = Duration::from_secs(2);
 pub(crate) const REVOKE_WITHIN: Duration = Duration::from_secs(3);
 /// Longest wait for librdkafka to close the consumer (leave the group) at shutdown.
 pub(crate) const CLOSE_WITHIN: Duration = Duration::from_secs(2);
+/// Longest wait for the dead-letter and state-topic producers to be destroyed at shutdown
+/// (each purges what is left and flushes for at most 500 ms first).
+pub(crate) const PRODUCERS_CLOSE_WITHIN: Duration = Duration::from_secs(1);
 /// Longest wait for a wedged consumer to close before it is abandoned.
 const REPLACE_CLOSE_WITHIN: Duration = Duration::from_secs(3);
 /// Ingest returns this long after shutdown is asked for, at most, unless a rebalance callback
 /// is blocked in a broker request: the last batch, [`FLUSH_WITHIN`], the final commit,
-/// [`REVOKE_WITHIN`] and [`CLOSE_WITHIN`].
+/// [`REVOKE_WITHIN`], [`CLOSE_WITHIN`] and [`PRODUCERS_CLOSE_WITHIN`].
 pub const STOP_WITHIN: Duration = Duration::from_secs(8);
 
 /// Creates the consumer with motstream's settings (the user's `cfg.kafka` override them) and
@@ -115,26 +118,59 @@ pub(crate) fn connect(
 
 /// Closes the consumer (revoking what it still holds and leaving the group), waiting at most
 /// `within`. The close is the consumer's `Drop`, which polls until librdkafka says it is
-/// closed; a wedged consumer never is, so it runs on a thread of its own, which is abandoned
-/// past `within`: neither a shutdown nor a replacement waits on librdkafka.
+/// closed; a wedged consumer never is: see [`close_within`].
 pub(crate) fn close(consumer: BaseConsumer<IngestContext>, within: Duration) {
+    close_within(consumer, "ingest consumer", "ingest-close", within);
+}
+
+/// Drops a Kafka client (or anything holding one) on a thread of its own named `thread`,
+/// waiting at most `within`; past it the thread is abandoned, to finish on its own or to end
+/// with the process, and one line says so. Returns whether the drop finished in time.
+///
+/// A librdkafka client's drop can wait on the broker for as long as it is away: a consumer in
+/// a group polls until it has left it (a wedged one never has), and destroying any client
+/// joins its internal threads. Neither a shutdown nor a replacement may wait on that past its
+/// own bound.
+pub fn close_within<T: Send + 'static>(
+    client: T,
+    what: &'static str,
+    thread: &str,
+    within: Duration,
+) -> bool {
+    let (hand, handed) = std::sync::mpsc::channel::<T>();
     let (done, closed) = std::sync::mpsc::channel();
     let spawned = std::thread::Builder::new()
-        .name("ingest-close".into())
+        .name(thread.to_owned())
         .spawn(move || {
-            drop(consumer);
-            let _ = done.send(());
+            if let Ok(client) = handed.recv() {
+                drop(client);
+                let _ = done.send(());
+            }
         });
+    // Handed over only once the thread runs: a failed spawn would otherwise drop the client
+    // here, in the wait this avoids.
     if let Err(e) = spawned {
-        warn!(error = %e, "no thread to close the consumer on; it is leaked");
-        return;
+        warn!(client = what, error = %e, "no thread to close a Kafka client on; it is leaked");
+        std::mem::forget(client);
+        return false;
+    }
+    if let Err(std::sync::mpsc::SendError(client)) = hand.send(client) {
+        warn!(
+            client = what,
+            "the thread closing a Kafka client ended early; it is leaked"
+        );
+        std::mem::forget(client);
+        return false;
     }
     if closed.recv_timeout(within).is_err() {
         warn!(
-            secs = within.as_secs(),
-            "the consumer did not close in time; it is left closing on its own thread"
+            client = what,
+            ms = u64::try_from(within.as_millis()).unwrap_or(u64::MAX),
+            "a Kafka client did not close in time; it is left closing on its own thread"
         );
+        return false;
     }
+    true
 }
 
 /// Replaces a wedged consumer: its partitions' state is dropped (no commit: the group has

@@ -10,7 +10,7 @@ use anyhow::Context;
 use motstream_core::{Catalog, Limits};
 use motstream_ingest::{Health, IngestConfig};
 use tokio::sync::watch;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::alert_feed::AlertFeed;
 use crate::config::ServiceConfig;
@@ -250,17 +250,19 @@ pub fn run(cfg: &ServiceConfig) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    let exit = ExitWatch::default();
     let result = rt.block_on(async {
         // Listen before starting, so that a signal during start-up (history replay, topic
         // metadata) stops the service cleanly instead of killing it.
         let stop = tokio::spawn(signal());
         let service = Service::start(cfg).await?;
         let _ = stop.await;
-        match tokio::time::timeout(SHUTDOWN_WITHIN, service.stop()).await {
+        exit.arm(SHUTDOWN_WITHIN.saturating_sub(EXIT_MARGIN));
+        match tokio::time::timeout(STEPS_WITHIN, service.stop()).await {
             Ok(r) => r,
             Err(_) => {
                 error!(
-                    secs = SHUTDOWN_WITHIN.as_secs(),
+                    secs = STEPS_WITHIN.as_secs(),
                     "not stopped in time; exiting anyway (uncommitted events are re-read at the next start)"
                 );
                 Ok(())
@@ -271,11 +273,71 @@ pub fn run(cfg: &ServiceConfig) -> anyhow::Result<()> {
     rt.shutdown_background();
     // After "shutdown steps done": time between the two lines is spent in drops.
     info!("exiting");
+    exit.done();
     result
 }
 
 /// `motstream run` exits within this long of SIGINT or SIGTERM, whatever state Kafka is in:
-/// ingest's own bound ([`motstream_ingest::STOP_WITHIN`]) plus time for the servers to close.
-/// Past it the process exits without the final commit, which costs re-reading (never
+/// ingest's own bound ([`motstream_ingest::STOP_WITHIN`]) plus time for the servers to close,
+/// cut at [`STEPS_WITHIN`], and an exit watch for anything that blocks after that. Past it
+/// the process exits without the final commit, which costs re-reading (never
 /// double-counting) the last events at the next start.
 pub const SHUTDOWN_WITHIN: Duration = Duration::from_secs(10);
+
+/// The shutdown's steps (`Service::stop`) get this long; the rest of [`SHUTDOWN_WITHIN`] is
+/// for what follows them: the drops at the end of the stop, the runtime's shutdown and the
+/// process's exit. With the whole bound given to the steps, a stop that ran out of time
+/// exited just past it.
+const STEPS_WITHIN: Duration = Duration::from_secs(9);
+
+/// What the exit watch leaves of [`SHUTDOWN_WITHIN`] for the process to end once it acts.
+const EXIT_MARGIN: Duration = Duration::from_millis(500);
+
+/// Ends the process if `run` has not returned in time after a signal. The steps are bounded
+/// and their Kafka clients are closed on threads of their own, but a drop or a runtime
+/// shutdown that blocks on librdkafka cannot be interrupted from the thread it blocks: only a
+/// thread that is not waiting on it can keep the documented bound.
+#[derive(Debug, Default)]
+struct ExitWatch {
+    /// Whether `run` is done; held by the watch while it ends the process, so that `run`
+    /// cannot be returning (and the process exiting) at the same time.
+    done: Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
+}
+
+impl ExitWatch {
+    /// Starts watching: past `within`, the process exits (with success, as a stop that ran out
+    /// of time does).
+    fn arm(&self, within: Duration) {
+        let done = Arc::clone(&self.done);
+        let spawned = std::thread::Builder::new()
+            .name("exit-watch".into())
+            .spawn(move || {
+                let (lock, cv) = &*done;
+                let guard = lock
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let (guard, _) = cv
+                    .wait_timeout_while(guard, within, |done| !*done)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if !*guard {
+                    error!(
+                        ms = crate::state::ms(within),
+                        "shutdown not over in time; exiting now"
+                    );
+                    std::process::exit(0);
+                }
+            });
+        if let Err(e) = spawned {
+            warn!(error = %e, "no thread to bound the exit with; it is not bounded");
+        }
+    }
+
+    /// `run` is returning: the watch ends.
+    fn done(&self) {
+        let (lock, cv) = &*self.done;
+        *lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = true;
+        cv.notify_all();
+    }
+}
