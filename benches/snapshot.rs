@@ -11,6 +11,7 @@
 //!   encodes its delta. Timed: encoding the delta (the publisher's work under the writer
 //!   lock) and a follower's decode of it, applied to the base it keeps decoded and
 //!   installed (the base's own decode is set-up, not timed: a follower decodes a base once).
+//!   Then the delta's size after 10 s to 10 min of such seconds is printed.
 //!
 //! The sizes are printed from the setup (before compression; the state topic's producer
 //! compresses with lz4). Reads as bytes/s.
@@ -131,23 +132,7 @@ fn bench(c: &mut Criterion) {
 fn delta(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
     let (_agg, p, _) = filled(72 * HOUR);
     let base = p.writer().encode_base(1, NOW, 7);
-    {
-        let mut w = p.writer();
-        for k in 0..10 {
-            for m in 0..MOTS {
-                let obs = Observation {
-                    mot: MotKey::Known(MotIdx(m as u32)),
-                    event_time_ms: NOW + SEC * k / 10,
-                    success: m % 9 != 0,
-                    duration_ms: Some(250),
-                    failure_reason: (m % 9 == 0).then_some(REASONS[0]),
-                    channel: Some(CHANNELS[m % CHANNELS.len()]),
-                    journey_id: None,
-                };
-                w.apply(&obs, NOW + SEC);
-            }
-        }
-    }
+    one_more_second(&p, 0);
     let bytes = p.writer().encode_delta(1, NOW + SEC, 7);
     eprintln!(
         "snapshot delta: {} bytes after 1 s of 10,000 events, against a base of {} bytes",
@@ -170,6 +155,36 @@ fn delta(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>
             BatchSize::LargeInput,
         )
     });
+    // How a delta grows as its base ages, which is what the publisher's choice between a
+    // delta and a new base weighs (not timed).
+    let mut at = 1;
+    for upto in [10, 60, 120, 300, 600] {
+        while at < upto {
+            one_more_second(&p, at);
+            at += 1;
+        }
+        let bytes = p.writer().encode_delta(1, NOW + upto * SEC, 7);
+        eprintln!("snapshot delta: {} bytes after {upto} s", bytes.len());
+    }
+}
+
+/// Applies second `k` after the base: 10 events per MOT, each MOT busy.
+fn one_more_second(p: &PartitionState, k: i64) {
+    let mut w = p.writer();
+    for e in 0..10 {
+        for m in 0..MOTS {
+            let obs = Observation {
+                mot: MotKey::Known(MotIdx(m as u32)),
+                event_time_ms: NOW + SEC * k + SEC * e / 10,
+                success: m % 9 != 0,
+                duration_ms: Some(250),
+                failure_reason: (m % 9 == 0).then_some(REASONS[0]),
+                channel: Some(CHANNELS[m % CHANNELS.len()]),
+                journey_id: None,
+            };
+            w.apply(&obs, NOW + SEC * (k + 1));
+        }
+    }
 }
 
 criterion_group!(benches, bench);
