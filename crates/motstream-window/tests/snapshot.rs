@@ -357,27 +357,18 @@ fn a_delta_holds_journeys_abandoned_ahead_of_the_watermark_of_a_quiet_partition(
 fn a_delta_of_another_base_or_a_whole_snapshot_as_delta_is_refused() {
     let agg = Aggregator::new(topology(), small()).unwrap();
     let p = agg.partition(PartitionId(1));
-    let base = agg
-        .decode_snapshot(&p.writer().encode_base(STAMP, T0, 7), STAMP)
-        .unwrap();
-    let other = agg
-        .decode_snapshot(&p.writer().encode_delta(STAMP, T0, 8), STAMP)
-        .unwrap();
+    let decode = |bytes: Vec<u8>| agg.decode_snapshot(&bytes, STAMP).unwrap();
+    let base = || decode(p.writer().encode_base(STAMP, T0, 7));
+    let other = decode(p.writer().encode_delta(STAMP, T0, 8));
     assert!(matches!(
-        agg.apply_delta(base, other),
+        agg.apply_delta(base(), other),
         Err(SnapshotError::OtherBase {
             found: 8,
             expected: 7
         })
     ));
-    let base = agg
-        .decode_snapshot(&p.writer().encode_base(STAMP, T0, 7), STAMP)
-        .unwrap();
-    let whole = agg
-        .decode_snapshot(&p.writer().encode_base(STAMP, T0, 7), STAMP)
-        .unwrap();
     assert!(matches!(
-        agg.apply_delta(base, whole),
+        agg.apply_delta(base(), base()),
         Err(SnapshotError::NotADelta(_))
     ));
 }
