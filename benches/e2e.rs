@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use motstream_benches::{bench_event, create_topic};
+use motstream_benches::{arg, bench_event, cpu_secs, create_topic, peak_rss_mib};
 use motstream_core::codec::{CONTENT_TYPE_HEADER, encode_into};
 use motstream_core::{Classification, Encoding, InteractionEvent, Limits};
 use motstream_ingest::{Apply, Health, IngestConfig, PartitionKey, Sink};
@@ -270,33 +270,6 @@ struct Step {
     cpu_secs_per_million: f64,
     peak_rss_mib: f64,
     events: u64,
-}
-
-/// utime + stime of this process, in seconds, from /proc.
-fn cpu_secs() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    // Fields 14 and 15 (1-based) of /proc/pid/stat; `after` starts at field 3. Linux reports
-    // them in clock ticks of 1/100 s.
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
-fn arg(args: &[String], name: &str) -> Option<String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
 }
 
 /// Produces `n` events as fast as the producer goes (untimed), then times ingest alone

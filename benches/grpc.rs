@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hdrhistogram::Histogram;
-use motstream_benches::create_topic;
+use motstream_benches::{cpu_secs, create_topic};
 use motstream_core::{Catalog, Encoding};
 use motstream_loadgen::files::BUILTIN_CATALOG;
 use motstream_loadgen::produce::{self, Limit};
@@ -84,18 +84,6 @@ fn args() -> Args {
         "--brokers (or MOTSTREAM_TEST_BROKERS) is required: start one with scripts/kafka up"
     );
     a
-}
-
-/// utime + stime of this process, in seconds.
-fn cpu_secs() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<u64> = after
-        .split_whitespace()
-        .map(|x| x.parse().unwrap_or(0))
-        .collect();
-    // utime and stime are fields 14 and 15; `after` starts at field 3. Clock ticks of 1/100 s.
-    (f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)) as f64 / 100.0
 }
 
 fn rss_mib() -> f64 {

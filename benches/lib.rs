@@ -126,3 +126,29 @@ pub fn create_topic_with(brokers: &str, name: &str, partitions: i32, configs: &[
         }
     });
 }
+
+/// utime + stime of this process, in seconds, from /proc.
+pub fn cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // Fields 14 and 15 (1-based) of /proc/pid/stat; `after` starts at field 3. Linux reports
+    // them in clock ticks of 1/100 s.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// This process's peak resident set (VmHWM), MiB.
+pub fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// The value after `--name` on a command line.
+pub fn arg(args: &[String], name: &str) -> Option<String> {
+    args.windows(2).find(|w| w[0] == name).map(|w| w[1].clone())
+}

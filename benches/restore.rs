@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use motstream_benches::{airline_catalog, bench_event, create_topic_with};
+use motstream_benches::{airline_catalog, arg, bench_event, create_topic_with};
 use motstream_core::Encoding;
 use motstream_core::codec::{CONTENT_TYPE_HEADER, encode_into};
 use motstream_loadgen::produce::send_when_room;
@@ -32,10 +32,6 @@ use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedPr
 use serde_json::Value;
 
 const THREE_DAYS_MS: i64 = 3 * 86_400_000;
-
-fn arg(args: &[String], name: &str) -> Option<String> {
-    args.windows(2).find(|w| w[0] == name).map(|w| w[1].clone())
-}
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
