@@ -1,22 +1,19 @@
 //! The ingest loop: poll a batch, decode, classify and apply it, settle dead-letter
 //! acknowledgements, commit what is safe, and look after paused and rebuilding partitions.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use motstream_core::codec::CONTENT_TYPE_HEADER;
-use motstream_core::{
-    Catalog, Classification, Decoder, EventError, InteractionEvent, Limits, classify,
-};
+use motstream_core::{Catalog, Classification, Decoder, EventError, InteractionEvent, classify};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
-use thiserror::Error;
 use tracing::{info, warn};
 
+use crate::config::{IngestConfig, IngestError};
 use crate::context::{IngestContext, Parts, now_ms};
 use crate::dlq::{Ack, Dlq};
 use crate::health::Health;
@@ -24,44 +21,6 @@ use crate::metrics as m;
 use crate::partition::PartState;
 use crate::sink::{Apply, PartitionKey, Sink};
 use crate::{kafka_config, lifecycle};
-
-/// What ingest needs to know.
-#[derive(Debug, Clone)]
-pub struct IngestConfig {
-    pub brokers: String,
-    pub group_id: String,
-    pub topics: Vec<String>,
-    pub dlq_topic: String,
-    /// librdkafka properties, applied last (they override motstream's own settings).
-    pub kafka: BTreeMap<String, String>,
-    /// How far back a newly assigned partition is replayed: retention plus allowed lateness.
-    pub lookback: Duration,
-    pub limits: Limits,
-    /// Most messages applied between two commits (default 5,000).
-    pub batch_max: usize,
-    /// Drop events whose id was seen in the same partition within this much event time;
-    /// `None`: off. Remembers at most `dedup_capacity` ids per partition.
-    pub dedup_window: Option<Duration>,
-    pub dedup_capacity: usize,
-    /// Publish each partition's window snapshot to `<topic>.state` (compacted, created if
-    /// absent) and restore assigned partitions from it instead of replaying the retention.
-    pub state_topic: bool,
-}
-
-/// Why ingest could not start or had to stop.
-#[derive(Debug, Error)]
-pub enum IngestError {
-    #[error("creating the Kafka {what}: {source}")]
-    Client {
-        what: &'static str,
-        source: KafkaError,
-    },
-    #[error("subscribing to {topics:?}: {source}")]
-    Subscribe {
-        topics: Vec<String>,
-        source: KafkaError,
-    },
-}
 
 /// How long a partition stays paused after a failed dead-letter write, at first and at most.
 const PAUSE_FIRST: Duration = Duration::from_secs(2);

@@ -12,6 +12,7 @@
 //! Everything here runs on one dedicated OS thread (rdkafka's `BaseConsumer` and its
 //! rebalance callbacks); nothing awaits.
 
+mod config;
 mod consumer;
 mod context;
 mod dedup;
@@ -27,7 +28,8 @@ mod sink;
 mod state_admin;
 mod state_topic;
 
-pub use consumer::{IngestConfig, IngestError, run};
+pub use config::{IngestConfig, IngestError};
+pub use consumer::run;
 pub use follow::follow_state;
 pub use health::{GroupReport, Health, HealthReport, PartitionReport};
 pub use lifecycle::{STOP_WITHIN, close_within};

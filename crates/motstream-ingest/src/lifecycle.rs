@@ -7,7 +7,7 @@ use std::time::Duration;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use tracing::{info, warn};
 
-use crate::consumer::{IngestConfig, IngestError};
+use crate::config::{IngestConfig, IngestError};
 use crate::context::IngestContext;
 use crate::dlq::Dlq;
 use crate::group::STATS_INTERVAL;
