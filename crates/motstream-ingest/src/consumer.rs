@@ -391,7 +391,6 @@ pub fn run(
                 lifecycle::close_within(
                     (dlq, state),
                     "ingest producers",
-                    "ingest-close",
                     lifecycle::PRODUCERS_CLOSE_WITHIN,
                 );
                 info!("ingest stopped");

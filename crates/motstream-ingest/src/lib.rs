@@ -32,7 +32,7 @@ pub use config::{IngestConfig, IngestError};
 pub use consumer::run;
 pub use follow::follow_state;
 pub use health::{GroupReport, Health, HealthReport, PartitionReport};
-pub use lifecycle::{STOP_WITHIN, close_within};
+pub use lifecycle::STOP_WITHIN;
 pub use metrics::register as register_metrics;
 pub use quiet::{QuietContext, QuietLog};
 pub use sink::{Apply, PartitionKey, Sink, SnapshotKind};

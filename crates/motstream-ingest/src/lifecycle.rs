@@ -120,27 +120,22 @@ pub(crate) fn connect(
 /// `within`. The close is the consumer's `Drop`, which polls until librdkafka says it is
 /// closed; a wedged consumer never is: see [`close_within`].
 pub(crate) fn close(consumer: BaseConsumer<IngestContext>, within: Duration) {
-    close_within(consumer, "ingest consumer", "ingest-close", within);
+    close_within(consumer, "ingest consumer", within);
 }
 
-/// Drops a Kafka client (or anything holding one) on a thread of its own named `thread`,
-/// waiting at most `within`; past it the thread is abandoned, to finish on its own or to end
-/// with the process, and one line says so. Returns whether the drop finished in time.
+/// Drops a Kafka client (or anything holding one) on a thread of its own, waiting at most
+/// `within`; past it the thread is abandoned, to finish on its own or to end with the
+/// process, and one line says so.
 ///
 /// A librdkafka client's drop can wait on the broker for as long as it is away: a consumer in
 /// a group polls until it has left it (a wedged one never has), and destroying any client
 /// joins its internal threads. Neither a shutdown nor a replacement may wait on that past its
 /// own bound.
-pub fn close_within<T: Send + 'static>(
-    client: T,
-    what: &'static str,
-    thread: &str,
-    within: Duration,
-) -> bool {
+pub(crate) fn close_within<T: Send + 'static>(client: T, what: &'static str, within: Duration) {
     let (hand, handed) = std::sync::mpsc::channel::<T>();
     let (done, closed) = std::sync::mpsc::channel();
     let spawned = std::thread::Builder::new()
-        .name(thread.to_owned())
+        .name("ingest-close".into())
         .spawn(move || {
             if let Ok(client) = handed.recv() {
                 drop(client);
@@ -152,25 +147,17 @@ pub fn close_within<T: Send + 'static>(
     if let Err(e) = spawned {
         warn!(client = what, error = %e, "no thread to close a Kafka client on; it is leaked");
         std::mem::forget(client);
-        return false;
+        return;
     }
-    if let Err(std::sync::mpsc::SendError(client)) = hand.send(client) {
-        warn!(
-            client = what,
-            "the thread closing a Kafka client ended early; it is leaked"
-        );
-        std::mem::forget(client);
-        return false;
-    }
+    // The thread waits on `handed` until this arrives, so the send cannot fail.
+    let _ = hand.send(client);
     if closed.recv_timeout(within).is_err() {
         warn!(
             client = what,
             ms = u64::try_from(within.as_millis()).unwrap_or(u64::MAX),
             "a Kafka client did not close in time; it is left closing on its own thread"
         );
-        return false;
     }
-    true
 }
 
 /// Replaces a wedged consumer: its partitions' state is dropped (no commit: the group has

@@ -61,18 +61,8 @@ pub async fn run(
             }
         }
     }
-    // Destroyed off the runtime and within a bound: dropped at the end of this task, the
-    // producer's destroy (another flush, then joining its broker threads) would block a
-    // runtime worker for as long as librdkafka takes. The flush and the close together fit
-    // in the engine's `FINISH_WITHIN`, which this task's end is awaited with.
     let _ = tokio::task::spawn_blocking(move || {
-        let _ = rdkafka::producer::Producer::flush(&producer, Duration::from_secs(3));
-        motstream_ingest::close_within(
-            producer,
-            "alerts-topic producer",
-            "alerts-close",
-            Duration::from_secs(1),
-        )
+        rdkafka::producer::Producer::flush(&producer, Duration::from_secs(5))
     })
     .await;
 }
