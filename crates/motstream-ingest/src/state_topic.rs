@@ -10,12 +10,12 @@
 //! partition publishes a base first, then a delta each tick, and a new base once the delta
 //! outgrows the average record since the base (`Published::delta_pays`) or the base is
 //! [`BASE_AT_MOST_EVERY`] old: a busy partition with days of history publishes its recent
-//! buckets each second, not all of its history. The
-//! records go to the state partition with the source partition's number (modulo the state
-//! topic's partition count), keyed `<topic index>/<partition>` (base) and
-//! `<topic index>/<partition>/delta`, so compaction keeps one of each per source partition,
-//! and a restore reads only the tail of one state partition. One producer, idempotent, so
-//! a partition's records land in the order they were sent: a delta is after its base.
+//! buckets each second, not all of its history. The records go to the state partition
+//! with the source partition's number (modulo the state topic's partition count), keyed
+//! `<topic index>/<partition>` (base) and `<topic index>/<partition>/delta`, so compaction
+//! keeps one of each per source partition, and a restore reads only the tail of one state
+//! partition. One producer, idempotent, so a partition's records land in the order they
+//! were sent: a delta is after its base.
 //!
 //! Restoring: on assignment, the partition's latest base and the latest delta after it are
 //! read back (the last records of its state partition, widening the look-back until a base
